@@ -1,0 +1,122 @@
+//! The asymmetric fence pair that keeps the owner's fast path free of atomic read-modify-writes.
+//!
+//! The owner of a per-thread cache and the cleanup cycle form a Dekker pair: the owner stores
+//! `busy = true` and then loads `reclaim`; cleanup stores `reclaim = true` and then loads `busy`.
+//! Each side needs a store→load fence for at least one of them to see the other's store. The
+//! owner runs this pair on every `get` and `put`, cleanup once per cycle, so the cost is moved to
+//! cleanup:
+//!
+//! * [`light`] (owner): a compiler fence only, when [`heavy`] can use Linux
+//!   `membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)`. That system call makes every running thread of
+//!   the process execute a full memory barrier before it returns, so at the instant of that barrier
+//!   each owner is either before its `busy` store (its next `reclaim` load sees `true`) or after
+//!   it (the store is visible to cleanup's `busy` load). This is the pattern of Folly's
+//!   `asymmetricHeavyBarrier` and of userspace RCU.
+//! * Everywhere else (other platforms, a kernel without the command, Miri, loom), both sides use
+//!   `fence(SeqCst)`: slower for the owner, and exactly the textbook Dekker argument in the C++
+//!   memory model, which is what Miri and loom check.
+//!
+//! The mode is chosen once, by [`init`], before the first per-thread cache of any pool exists, and
+//! never changes afterwards, so the owner and cleanup always use matching halves.
+
+use crate::sync::{fence, Ordering};
+
+#[cfg(all(target_os = "linux", not(miri), not(reuse_pool_loom)))]
+mod imp {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Once;
+
+    const MEMBARRIER_CMD_QUERY: libc::c_long = 0;
+    const MEMBARRIER_CMD_PRIVATE_EXPEDITED: libc::c_long = 1 << 3;
+    const MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED: libc::c_long = 1 << 4;
+
+    /// Written once inside `INIT`, read with `Relaxed`: every reader obtained its pool through a
+    /// lazily initialised `OnceLock` that was filled after `init` returned, so the `Once`'s
+    /// release/acquire chain makes the written value visible.
+    static MEMBARRIER: AtomicBool = AtomicBool::new(false);
+    static INIT: Once = Once::new();
+
+    fn membarrier(cmd: libc::c_long) -> libc::c_long {
+        // SAFETY: `membarrier` takes two integer arguments and touches no memory of ours.
+        unsafe { libc::syscall(libc::SYS_membarrier, cmd, 0 as libc::c_long, 0 as libc::c_long) }
+    }
+
+    pub(super) fn init() {
+        INIT.call_once(|| {
+            if std::env::var_os("REUSE_POOL_NO_MEMBARRIER").is_some() {
+                return;
+            }
+            let supported = membarrier(MEMBARRIER_CMD_QUERY);
+            let needed = MEMBARRIER_CMD_PRIVATE_EXPEDITED | MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED;
+            if supported >= 0
+                && supported & needed == needed
+                && membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0
+            {
+                MEMBARRIER.store(true, Ordering::Relaxed);
+            }
+        });
+    }
+
+    #[inline(always)]
+    pub(super) fn uses_membarrier() -> bool {
+        MEMBARRIER.load(Ordering::Relaxed)
+    }
+
+    pub(super) fn heavy_membarrier() {
+        let r = membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED);
+        // Registration succeeded, so the kernel guarantees this command. If it ever failed the
+        // owners' compiler fences would no longer be paired with a barrier: refuse to go on.
+        assert!(
+            r == 0,
+            "membarrier(PRIVATE_EXPEDITED) failed after successful registration: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
+#[cfg(not(all(target_os = "linux", not(miri), not(reuse_pool_loom))))]
+mod imp {
+    pub(super) fn init() {}
+
+    #[inline(always)]
+    pub(super) fn uses_membarrier() -> bool {
+        false
+    }
+
+    pub(super) fn heavy_membarrier() {
+        unreachable!("membarrier is only used on Linux")
+    }
+}
+
+/// Chooses the fence mode. Called before any per-thread cache is created.
+pub(crate) fn init() {
+    imp::init();
+}
+
+/// Whether the owner's half is a compiler fence (Linux `membarrier` available).
+pub fn asymmetric() -> bool {
+    imp::uses_membarrier()
+}
+
+/// The owner's half: between `busy.store(true)` and `reclaim.load()`.
+#[inline(always)]
+pub(crate) fn light() {
+    if imp::uses_membarrier() {
+        // Orders the two accesses in the compiled code; the hardware store→load reordering that
+        // remains is closed by the barrier `heavy` forces on this thread.
+        crate::sync::compiler_fence(Ordering::SeqCst);
+    } else {
+        // Pairs with the `fence(SeqCst)` in `heavy`: the Dekker argument of the C++ model.
+        fence(Ordering::SeqCst);
+    }
+}
+
+/// Cleanup's half: between storing every `reclaim` flag and loading the `busy` flags.
+pub(crate) fn heavy() {
+    if imp::uses_membarrier() {
+        imp::heavy_membarrier();
+    } else {
+        // Pairs with the `fence(SeqCst)` in `light`.
+        fence(Ordering::SeqCst);
+    }
+}

@@ -1,0 +1,196 @@
+//! Cleanup cycles (Go's `poolCleanup`) and the automatic driver that runs them.
+//!
+//! One cycle, for every registered pool at once:
+//! 1. flag every per-thread cache (`reclaim = true`);
+//! 2. one heavy barrier ([`crate::barrier::heavy`]);
+//! 3. for each pool: retire each cache's magazine and deque whole into a new victim set, install
+//!    it, and drop every object of the old victim set.
+//!
+//! So an object unused for two cycles is dropped and one used in the last cycle is kept. The work
+//! is O(pools + threads) plus the drops themselves: deques move as whole structures, never
+//! object by object.
+//!
+//! The driver is a thread started lazily on the first use of any pool, unless
+//! [`set_cleanup_interval`] was called before; it runs a cycle every
+//! [`DEFAULT_CLEANUP_INTERVAL`] by default.
+
+use crate::barrier;
+use crate::registry::{self, CycleGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// Period of the automatic cleanup driver unless [`set_cleanup_interval`] says otherwise.
+///
+/// An idle object is therefore dropped after 5 to 10 seconds.
+pub const DEFAULT_CLEANUP_INTERVAL: Duration = Duration::from_secs(5);
+
+static CYCLES: AtomicU64 = AtomicU64::new(0);
+
+/// Number of cleanup cycles run so far in this process (the global epoch).
+pub fn cycles() -> u64 {
+    CYCLES.load(Ordering::Relaxed)
+}
+
+/// Runs one cleanup cycle over every pool, synchronously.
+///
+/// Objects that the previous cycle moved to the victim tier and that nobody took since are
+/// dropped before this returns; everything still cached moves to the victim tier. Two calls in a
+/// row therefore drop everything that is not in use.
+///
+/// Cycles are serialised: a call waits for a cycle in progress on another thread. A call from
+/// inside a cycle (from the `Drop` of an object being dropped by it) returns at once.
+///
+/// # Panics
+///
+/// If the `Drop` of a cached object panics, the cycle still completes (every other object is
+/// handled as usual) and the first such panic is then resumed.
+///
+/// ```
+/// use reuse_pool::Pool;
+/// static P: Pool<Vec<u8>> = Pool::new(Vec::new);
+/// reuse_pool::set_cleanup_interval(None);
+/// P.put(Vec::with_capacity(10));
+/// reuse_pool::cleanup(); // moved to the victim tier
+/// reuse_pool::cleanup(); // dropped
+/// assert!(P.try_take().is_none());
+/// ```
+pub fn cleanup() {
+    let Some(_cycle) = CycleGuard::enter() else {
+        return;
+    };
+    CYCLES.fetch_add(1, Ordering::Relaxed);
+    let pools = registry::snapshot();
+    let mut any = false;
+    for p in &pools {
+        any |= p.flag();
+    }
+    if any {
+        barrier::heavy();
+    }
+    let mut panicked = None;
+    for p in &pools {
+        p.rotate(&mut panicked);
+    }
+    drop(pools);
+    drop(_cycle);
+    if let Some(p) = panicked {
+        std::panic::resume_unwind(p);
+    }
+}
+
+struct Driver {
+    /// Period, or `None` when stopped.
+    interval: Option<Duration>,
+    /// Whether the interval was set by the user (then pool registration does not start the
+    /// driver with the default).
+    configured: bool,
+    /// Whether the thread exists.
+    started: bool,
+    /// Bumped on every change, so the thread notices while it sleeps.
+    generation: u64,
+}
+
+static DRIVER: Mutex<Driver> = Mutex::new(Driver {
+    interval: None,
+    configured: false,
+    started: false,
+    generation: 0,
+});
+static WAKE: Condvar = Condvar::new();
+
+fn driver() -> MutexGuard<'static, Driver> {
+    DRIVER.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Sets the period of automatic cleanup cycles; `None` stops them.
+///
+/// `Some(d)` starts the driver thread if it is not running. The default, applied on the first
+/// use of any pool unless this was called before, is [`DEFAULT_CLEANUP_INTERVAL`].
+///
+/// # Panics
+///
+/// If `d` is zero: "cleanup interval must be non-zero".
+///
+/// ```
+/// use std::time::Duration;
+/// reuse_pool::set_cleanup_interval(Some(Duration::from_secs(30)));
+/// reuse_pool::set_cleanup_interval(None); // no automatic cycles; call `cleanup()` yourself
+/// ```
+pub fn set_cleanup_interval(interval: Option<Duration>) {
+    if let Some(d) = interval {
+        assert!(
+            !d.is_zero(),
+            "reuse_pool::set_cleanup_interval: cleanup interval must be non-zero (use None to stop)"
+        );
+    }
+    let mut d = driver();
+    d.interval = interval;
+    d.configured = true;
+    d.generation += 1;
+    if interval.is_some() {
+        start(&mut d);
+    }
+    WAKE.notify_all();
+}
+
+/// The current period of automatic cleanup, `None` if stopped.
+pub fn cleanup_interval() -> Option<Duration> {
+    let d = driver();
+    if d.configured || d.started {
+        d.interval
+    } else {
+        Some(DEFAULT_CLEANUP_INTERVAL)
+    }
+}
+
+/// Called when a pool registers: applies the default on first use.
+pub(crate) fn pool_registered() {
+    let mut d = driver();
+    if !d.configured && !d.started {
+        d.interval = Some(DEFAULT_CLEANUP_INTERVAL);
+        start(&mut d);
+    }
+}
+
+fn start(d: &mut Driver) {
+    if d.started {
+        return;
+    }
+    let spawned = std::thread::Builder::new()
+        .name("reuse-pool-cleanup".into())
+        .spawn(run_driver);
+    // If no thread can be spawned, automatic cleanup stays off and `cleanup()` still works.
+    d.started = spawned.is_ok();
+}
+
+fn run_driver() {
+    let mut d = driver();
+    loop {
+        let Some(period) = d.interval else {
+            d = WAKE.wait(d).unwrap_or_else(|e| e.into_inner());
+            continue;
+        };
+        let generation = d.generation;
+        let deadline = Instant::now() + period;
+        loop {
+            let now = Instant::now();
+            if now >= deadline || d.generation != generation {
+                break;
+            }
+            d = WAKE
+                .wait_timeout(d, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        if d.generation != generation {
+            continue;
+        }
+        drop(d);
+        if registry::len() > 0 {
+            // A panicking `Drop` of a cached object must not stop the driver.
+            let _ = std::panic::catch_unwind(cleanup);
+        }
+        d = driver();
+    }
+}

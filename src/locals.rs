@@ -1,0 +1,143 @@
+//! A pool's table of per-thread caches, indexed by [`crate::thread_id`].
+//!
+//! Buckets of doubling size (1, 1, 2, 4, …) of pointers to boxed [`Local`]s, as in the
+//! `thread_local` crate: lookup is two dependent loads, no lock, no read-modify-write.
+//! A cache, once installed, lives as long as the pool. When its thread exits the cache stays
+//! where it is: other threads keep stealing from its deque, cleanup keeps ageing it, and the next
+//! thread that receives the same index becomes its owner. The table therefore never holds more
+//! caches than the largest number of threads that used the pool at once.
+
+use crate::local::Local;
+use crate::sync::{AtomicPtr, AtomicUsize, Ordering};
+use crate::thread_id::{bucket_len, ThreadId, BUCKETS};
+use std::marker::PhantomData;
+use std::ptr;
+
+pub(crate) struct Locals<T> {
+    /// Bucket `b` points to `bucket_len(b)` entries, or is null until first needed.
+    /// Set once (compare-exchange from null), freed only in `drop`.
+    buckets: Box<[AtomicPtr<AtomicPtr<Local<T>>>]>,
+    /// One past the largest index with an installed cache; only grows.
+    len: AtomicUsize,
+    /// The table owns `Local<T>`s (auto traits follow `Local<T>`, not the raw pointers).
+    _owns: PhantomData<Box<Local<T>>>,
+}
+
+impl<T> std::fmt::Debug for Locals<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Locals")
+            .field("len", &self.len.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+impl<T: Send + 'static> Locals<T> {
+    pub(crate) fn new() -> Self {
+        Locals {
+            buckets: (0..BUCKETS)
+                .map(|_| AtomicPtr::new(ptr::null_mut()))
+                .collect(),
+            len: AtomicUsize::new(0),
+            _owns: PhantomData,
+        }
+    }
+
+    /// The cache of thread `t`, if installed.
+    #[inline(always)]
+    pub(crate) fn get(&self, t: ThreadId) -> Option<&Local<T>> {
+        // load-acquire: pairs with the compare-exchange that published the bucket.
+        let bucket = self.buckets[t.bucket].load(Ordering::Acquire);
+        if bucket.is_null() {
+            return None;
+        }
+        // SAFETY: a non-null bucket points to `bucket_len(t.bucket)` initialised entries and
+        // `t.index < bucket_len(t.bucket)` by construction of `ThreadId`; buckets are freed only
+        // in `drop`, which cannot run while `&self` is borrowed.
+        let entry = unsafe { &*bucket.add(t.index) };
+        // load-acquire: pairs with the store-release in `install`, so the cache's initialisation
+        // is visible to any thread that finds it.
+        let local = entry.load(Ordering::Acquire);
+        // SAFETY: a non-null entry points to a boxed `Local` that lives until `drop`.
+        unsafe { local.as_ref() }
+    }
+
+    /// Installs the cache of the current thread `t`. Only the thread holding index `t` calls
+    /// this, and only when `get(t)` is `None`.
+    #[cold]
+    pub(crate) fn install(&self, t: ThreadId, local: Local<T>) -> &Local<T> {
+        let slot = &self.buckets[t.bucket];
+        let mut bucket = slot.load(Ordering::Acquire);
+        if bucket.is_null() {
+            let fresh: Box<[AtomicPtr<Local<T>>]> = (0..bucket_len(t.bucket))
+                .map(|_| AtomicPtr::new(ptr::null_mut()))
+                .collect();
+            let fresh = Box::into_raw(fresh) as *mut AtomicPtr<Local<T>>;
+            // AcqRel: release publishes the initialised entries; acquire (on failure too) sees
+            // the winner's entries.
+            match slot.compare_exchange(ptr::null_mut(), fresh, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => bucket = fresh,
+                Err(winner) => {
+                    // SAFETY: `fresh` came from `Box::into_raw` of a slice of this length just
+                    // above and was never shared.
+                    drop(unsafe {
+                        Box::from_raw(ptr::slice_from_raw_parts_mut(fresh, bucket_len(t.bucket)))
+                    });
+                    bucket = winner;
+                }
+            }
+        }
+        let local = Box::into_raw(Box::new(local));
+        // SAFETY: as in `get`: non-null bucket, index in bounds, alive for `&self`.
+        let entry = unsafe { &*bucket.add(t.index) };
+        debug_assert!(entry.load(Ordering::Relaxed).is_null());
+        // store-release: pairs with the load-acquire in `get`. No other thread writes this entry:
+        // only the holder of index `t` installs it, and indices are unique among live threads.
+        entry.store(local, Ordering::Release);
+        self.len.fetch_max(t.id + 1, Ordering::Release);
+        // SAFETY: just boxed; lives until `drop`.
+        unsafe { &*local }
+    }
+
+    /// One past the largest installed index.
+    pub(crate) fn len(&self) -> usize {
+        // load-acquire: pairs with the `fetch_max` in `install`.
+        self.len.load(Ordering::Acquire)
+    }
+
+    /// The cache at raw index `id`, if installed.
+    pub(crate) fn at(&self, id: usize) -> Option<&Local<T>> {
+        self.get(ThreadId::new(id))
+    }
+
+    /// Calls `f` on every installed cache.
+    pub(crate) fn for_each(&self, mut f: impl FnMut(&Local<T>)) {
+        for id in 0..self.len() {
+            if let Some(l) = self.at(id) {
+                f(l);
+            }
+        }
+    }
+}
+
+impl<T> Drop for Locals<T> {
+    fn drop(&mut self) {
+        for (b, slot) in self.buckets.iter().enumerate() {
+            let bucket = slot.load(Ordering::Acquire);
+            if bucket.is_null() {
+                continue;
+            }
+            for i in 0..bucket_len(b) {
+                // SAFETY: non-null bucket of `bucket_len(b)` entries, `i` in bounds; `&mut self`
+                // means nothing else uses the table.
+                let local = unsafe { &*bucket.add(i) }.load(Ordering::Acquire);
+                if !local.is_null() {
+                    // SAFETY: installed by `install` from `Box::into_raw`, freed only here.
+                    drop(unsafe { Box::from_raw(local) });
+                }
+            }
+            // SAFETY: allocated in `install` as a boxed slice of exactly this length.
+            drop(unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(bucket, bucket_len(b))) });
+        }
+    }
+}

@@ -1,0 +1,279 @@
+//! The pool front end: [`Pool`], its `const` builder, and Go-style `take`/`put`.
+
+use crate::guard::{Pooled, PooledOwned};
+use crate::registry::{self, Cycle};
+use crate::stats::Stats;
+use crate::tiers::Tiers;
+use std::fmt;
+use std::mem::ManuallyDrop;
+use std::ptr;
+use std::sync::{Arc, OnceLock};
+
+/// Default bound on objects cached per thread (magazine plus deque), see
+/// [`Pool::max_per_thread`].
+pub const DEFAULT_MAX_PER_THREAD: usize = 128;
+
+/// A pool of reusable objects, like Go's `sync.Pool`.
+///
+/// `get` hands out a cached object (after `reset`) or a fresh one from `create`; returning it —
+/// by dropping the [`Pooled`] guard or with [`put`](Pool::put) — caches it for the next `get`
+/// on any thread. Cleanup cycles drop what stays unused (see [`cleanup`](crate::cleanup)).
+///
+/// `new` and every builder method are `const`, so a pool can be a `static`:
+///
+/// ```
+/// use reuse_pool::{Pool, Pooled};
+///
+/// static BUFS: Pool<Vec<u8>> = Pool::new(|| Vec::with_capacity(4096))
+///     .reset(Vec::clear)                       // runs on every return
+///     .keep_if(|v| v.capacity() <= 64 << 10);  // false: drop instead of caching
+///
+/// let mut buf: Pooled<'_, Vec<u8>> = BUFS.get();
+/// buf.extend_from_slice(b"hello");
+/// drop(buf);                                   // back to the pool, cleared
+/// assert!(BUFS.get().is_empty());
+/// ```
+pub struct Pool<T, F = fn() -> T> {
+    create: F,
+    reset: Option<fn(&mut T)>,
+    keep_if: Option<fn(&T) -> bool>,
+    max_per_thread: usize,
+    engine: Engine<T>,
+}
+
+/// The lazily created storage; unregisters and drains it when the pool drops.
+struct Engine<T> {
+    tiers: OnceLock<Arc<Tiers<T>>>,
+}
+
+impl<T> Engine<T> {
+    const fn new() -> Self {
+        Engine {
+            tiers: OnceLock::new(),
+        }
+    }
+}
+
+impl<T> Drop for Engine<T> {
+    fn drop(&mut self) {
+        // Dropping needs `T: Send + 'static`, which this impl cannot ask for; tiers exist only
+        // if a method with those bounds created them, and that method stored the function.
+        if let Some(tiers) = self.tiers.take() {
+            let close = tiers.close_fn();
+            close(tiers);
+        }
+    }
+}
+
+impl<T> Pool<T, fn() -> T> {
+    /// A pool whose objects come from `create`.
+    ///
+    /// Takes a plain `fn` so that a non-capturing closure coerces in a `static`; for closures
+    /// that capture, use [`Pool::from_fn`].
+    pub const fn new(create: fn() -> T) -> Self {
+        Pool::from_fn(create)
+    }
+}
+
+impl<T, F> Pool<T, F> {
+    /// A pool whose objects come from `create`, a closure that may capture.
+    ///
+    /// ```
+    /// let limit = 1 << 20;
+    /// let pool = reuse_pool::Pool::from_fn(move || Vec::<u8>::with_capacity(limit));
+    /// assert!(pool.get().capacity() >= limit);
+    /// ```
+    pub const fn from_fn(create: F) -> Self {
+        Pool {
+            create,
+            reset: None,
+            keep_if: None,
+            max_per_thread: DEFAULT_MAX_PER_THREAD,
+            engine: Engine::new(),
+        }
+    }
+
+    /// Runs `reset` on every object returned to the pool, before it is cached.
+    pub const fn reset(self, reset: fn(&mut T)) -> Self {
+        let keep_if = self.keep_if;
+        let max = self.max_per_thread;
+        self.rebuild(Some(reset), keep_if, max)
+    }
+
+    /// Caches a returned object only if `keep_if` says so; otherwise drops it.
+    ///
+    /// The usual use is to drop buffers that grew too large, so that one huge request does not
+    /// pin memory for good (Go issue 23199). Runs after `reset`.
+    pub const fn keep_if(self, keep_if: fn(&T) -> bool) -> Self {
+        let reset = self.reset;
+        let max = self.max_per_thread;
+        self.rebuild(reset, Some(keep_if), max)
+    }
+
+    /// Bounds the objects each thread caches (default [`DEFAULT_MAX_PER_THREAD`]).
+    ///
+    /// Up to [`MAGAZINE`](crate::MAGAZINE) of them sit in the thread's private magazine, the rest
+    /// in its deque, where other threads can steal them. Returns beyond the bound are dropped.
+    ///
+    /// # Panics
+    ///
+    /// If `n` is zero. In a `static` or `const` this is a compile-time error:
+    ///
+    /// ```compile_fail
+    /// static P: reuse_pool::Pool<Vec<u8>> = reuse_pool::Pool::new(Vec::new).max_per_thread(0);
+    /// ```
+    pub const fn max_per_thread(self, n: usize) -> Self {
+        assert!(
+            n > 0,
+            "reuse_pool::Pool::max_per_thread: the per-thread bound must be at least 1"
+        );
+        let reset = self.reset;
+        let keep_if = self.keep_if;
+        self.rebuild(reset, keep_if, n)
+    }
+
+    /// `self` with the three settings replaced.
+    ///
+    /// HACK: a `const fn` cannot move fields out of a generic value that has drop glue (that needs
+    /// the unstable `const_precise_live_drops`), so the fields are read out of a `ManuallyDrop`.
+    const fn rebuild(
+        self,
+        reset: Option<fn(&mut T)>,
+        keep_if: Option<fn(&T) -> bool>,
+        max_per_thread: usize,
+    ) -> Self {
+        let this = ManuallyDrop::new(self);
+        let p = &this as *const ManuallyDrop<Self> as *const Self;
+        // SAFETY:
+        // - `ManuallyDrop<Self>` is `repr(transparent)`, so `p` points to a valid `Self`.
+        // - `create` and `engine` are each read exactly once and `this` is never dropped, so
+        //   ownership moves into the new value without a double drop or a leak.
+        // - The other fields are `Copy` and replaced.
+        unsafe {
+            Pool {
+                create: ptr::read(&(*p).create),
+                reset,
+                keep_if,
+                max_per_thread,
+                engine: ptr::read(&(*p).engine),
+            }
+        }
+    }
+
+    /// The per-thread bound.
+    pub const fn per_thread_bound(&self) -> usize {
+        self.max_per_thread
+    }
+}
+
+impl<T: Send + 'static, F: Fn() -> T> Pool<T, F> {
+    #[inline(always)]
+    fn tiers(&self) -> &Tiers<T> {
+        match self.engine.tiers.get() {
+            Some(t) => t,
+            None => self.init(),
+        }
+    }
+
+    #[cold]
+    fn init(&self) -> &Tiers<T> {
+        self.engine.tiers.get_or_init(|| {
+            let tiers = Arc::new(Tiers::new(self.max_per_thread));
+            registry::register(tiers.clone() as Arc<dyn Cycle>);
+            tiers
+        })
+    }
+
+    /// Takes an object, returning it to the pool when the guard drops.
+    ///
+    /// ```
+    /// let pool = reuse_pool::Pool::new(String::new);
+    /// let mut s = pool.get();
+    /// s.push_str("scratch");
+    /// ```
+    #[inline]
+    pub fn get(&self) -> Pooled<'_, T, F> {
+        Pooled::new(self, self.take())
+    }
+
+    /// Like [`get`](Pool::get), for a pool in an [`Arc`]: the guard keeps the pool alive and is
+    /// `'static`, so it can move into spawned threads and tasks.
+    #[inline]
+    pub fn get_owned(self: &Arc<Self>) -> PooledOwned<T, F> {
+        PooledOwned::new(self.clone(), self.take())
+    }
+
+    /// Takes an object out of the pool for good (Go's `Get`); hand it back with
+    /// [`put`](Pool::put) if you want it reused.
+    #[inline]
+    pub fn take(&self) -> T {
+        match self.try_take() {
+            Some(v) => v,
+            None => self.create_counted(),
+        }
+    }
+
+    #[cold]
+    fn create_counted(&self) -> T {
+        self.tiers().count_miss();
+        (self.create)()
+    }
+
+    /// A cached object, or `None` instead of calling `create`.
+    #[inline]
+    pub fn try_take(&self) -> Option<T> {
+        self.tiers().try_take()
+    }
+
+    /// Like [`try_take`](Pool::try_take), with a guard.
+    #[inline]
+    pub fn try_get(&self) -> Option<Pooled<'_, T, F>> {
+        self.try_take().map(|v| Pooled::new(self, v))
+    }
+
+    /// Returns an object to the pool (Go's `Put`): runs `reset`, then `keep_if`, then caches it.
+    ///
+    /// The object need not have come from this pool.
+    #[inline]
+    pub fn put(&self, mut value: T) {
+        if let Some(reset) = self.reset {
+            reset(&mut value);
+        }
+        if let Some(keep_if) = self.keep_if {
+            if !keep_if(&value) {
+                self.discard_value(value);
+                return;
+            }
+        }
+        self.tiers().put(value);
+    }
+
+    /// Drops `value`, counting it as dropped by the pool.
+    pub(crate) fn discard_value(&self, value: T) {
+        self.tiers().count_drop(1);
+        drop(value);
+    }
+
+    /// Approximate counters, summed over all threads.
+    pub fn stats(&self) -> Stats {
+        match self.engine.tiers.get() {
+            Some(t) => t.stats(),
+            None => Stats {
+                cycles: crate::cleanup::cycles(),
+                ..Stats::default()
+            },
+        }
+    }
+}
+
+impl<T, F> fmt::Debug for Pool<T, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pool")
+            .field("type", &std::any::type_name::<T>())
+            .field("reset", &self.reset.is_some())
+            .field("keep_if", &self.keep_if.is_some())
+            .field("max_per_thread", &self.max_per_thread)
+            .field("initialized", &self.engine.tiers.get().is_some())
+            .finish()
+    }
+}

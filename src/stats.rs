@@ -1,0 +1,45 @@
+//! Counters of a pool's activity.
+
+/// Approximate counters of a pool, summed over all threads (see [`Pool::stats`]).
+///
+/// Each thread counts its own operations with plain stores (no atomic read-modify-write on the
+/// hot path), so a snapshot taken while other threads run may lag by a few operations. Counts of
+/// threads that have exited are kept.
+///
+/// [`Pool::stats`]: crate::Pool::stats
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Objects handed out from the current thread's own cache.
+    pub hits: u64,
+    /// Calls of `create` (every tier was empty).
+    pub misses: u64,
+    /// Objects taken from another thread's deque.
+    pub steals: u64,
+    /// Objects taken from the victim tier (cached before the last cleanup cycle).
+    pub victim_hits: u64,
+    /// Objects returned and cached (after `reset` and `keep_if`).
+    pub puts: u64,
+    /// Objects the pool dropped: rejected by `keep_if`, discarded, over the per-thread bound,
+    /// aged out by cleanup, or cached when the pool dropped.
+    pub drops: u64,
+    /// Cleanup cycles run in the process so far (the global epoch).
+    pub cycles: u64,
+}
+
+impl Stats {
+    /// Objects handed out: `hits + misses + steals + victim_hits`.
+    pub fn gets(&self) -> u64 {
+        self.hits + self.misses + self.steals + self.victim_hits
+    }
+
+    /// Fraction of gets served without calling `create`, in `0.0..=1.0` (1.0 with no gets).
+    pub fn reuse_ratio(&self) -> f64 {
+        let gets = self.gets();
+        if gets == 0 {
+            1.0
+        } else {
+            1.0 - self.misses as f64 / gets as f64
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! The one place every synchronisation primitive comes from.
+//!
+//! Under `--cfg reuse_pool_loom` the atomics, `UnsafeCell`, `Arc`, `Mutex` and the spin hint come
+//! from [`loom`], so the model checker sees every hand-off of the pool's own code. Everything else
+//! in the crate imports these names from `crate::sync`, never from `std` directly (tokio's
+//! `src/loom/` and sharded-slab's `src/sync.rs` follow the same pattern).
+//!
+//! The global registry of pools, the thread-id allocator and the automatic cleanup driver are
+//! process-wide `static`s. loom cannot model statics, so those use `std` types in every
+//! configuration and the loom models drive the per-pool functions directly.
+
+#[cfg(not(reuse_pool_loom))]
+mod imp {
+    pub(crate) use std::sync::atomic::{
+        compiler_fence, fence, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering,
+    };
+    #[allow(unused_imports)]
+    pub(crate) use std::sync::{Arc, Mutex, MutexGuard};
+
+    /// Called in a loop that waits for another thread's short critical section.
+    #[inline]
+    pub(crate) fn spin_wait(step: &mut u32) {
+        if *step < 6 {
+            for _ in 0..(1u32 << *step) {
+                std::hint::spin_loop();
+            }
+        } else {
+            std::thread::yield_now();
+        }
+        *step = step.saturating_add(1);
+    }
+
+    /// `UnsafeCell` with loom's closure-based interface, so that loom can track every access.
+    #[derive(Debug)]
+    pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
+
+    impl<T> UnsafeCell<T> {
+        pub(crate) fn new(value: T) -> Self {
+            UnsafeCell(std::cell::UnsafeCell::new(value))
+        }
+
+        #[inline(always)]
+        pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+            f(self.0.get())
+        }
+    }
+}
+
+#[cfg(reuse_pool_loom)]
+mod imp {
+    pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize};
+    #[allow(unused_imports)]
+    pub(crate) use loom::sync::{Arc, Mutex, MutexGuard};
+    pub(crate) use std::sync::atomic::Ordering;
+
+    /// loom has no compiler fence; the owner side uses a full `fence(SeqCst)` under loom anyway.
+    pub(crate) fn compiler_fence(order: Ordering) {
+        fence(order)
+    }
+
+    /// Under loom a waiting loop must yield so that the other thread can be scheduled.
+    pub(crate) fn spin_wait(_step: &mut u32) {
+        loom::thread::yield_now();
+    }
+
+    /// loom's `UnsafeCell`, with the same interface as the std wrapper.
+    #[derive(Debug)]
+    pub(crate) struct UnsafeCell<T>(loom::cell::UnsafeCell<T>);
+
+    impl<T> UnsafeCell<T> {
+        pub(crate) fn new(value: T) -> Self {
+            UnsafeCell(loom::cell::UnsafeCell::new(value))
+        }
+
+        pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+            self.0.with_mut(f)
+        }
+    }
+}
+
+pub(crate) use imp::*;
+
+/// Locks `mutex`, ignoring poisoning.
+///
+/// No user code runs while one of the crate's locks is held (user drops, `reset` and `keep_if`
+/// always run after the guard is released), so a poisoned lock never guards a broken invariant.
+#[inline]
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    #[cfg(not(reuse_pool_loom))]
+    {
+        mutex.lock().unwrap_or_else(|e| e.into_inner())
+    }
+    #[cfg(reuse_pool_loom)]
+    {
+        mutex.lock().unwrap()
+    }
+}
+
+/// Owner-only counter increment: a plain load and store, never a read-modify-write.
+///
+/// Only the thread that owns the counter writes it, so no increment is lost; readers on other
+/// threads see an approximate, monotonically growing value.
+#[inline(always)]
+pub(crate) fn bump(counter: &AtomicU64, by: u64) {
+    counter.store(counter.load(Ordering::Relaxed).wrapping_add(by), Ordering::Relaxed);
+}

@@ -1,0 +1,287 @@
+//! A pool's storage: every tier, and the order in which `get` searches them.
+//!
+//! 1. the current thread's magazine ([`Local::pop_fast`], no atomic read-modify-write);
+//! 2. the current thread's deque ([`Local::pop_slow`]);
+//! 3. other threads' deques, starting after our own index (Go's `getSlow`);
+//! 4. the victim tier;
+//! 5. `None`: the caller runs `create`.
+//!
+//! `Tiers` is created lazily on a pool's first use, registered with [`crate::registry`] so that
+//! cleanup cycles visit it, and drained when the pool drops.
+
+use crate::barrier;
+use crate::local::{Local, MAGAZINE};
+use crate::locals::Locals;
+use crate::registry::{self, Cycle};
+use std::sync::Arc;
+use crate::stats::Stats;
+use crate::sync::{bump, AtomicBool, AtomicU64, Ordering};
+use crate::thread_id::{self, ThreadId};
+use crate::victim::VictimTier;
+use std::any::Any;
+use std::panic::{self, AssertUnwindSafe};
+
+#[derive(Debug)]
+pub(crate) struct Tiers<T> {
+    locals: Locals<T>,
+    victims: VictimTier<T>,
+    /// Objects per thread in the magazine, `1..=MAGAZINE`.
+    mag_cap: usize,
+    /// Objects per thread in the deque; `mag_cap + deque_cap` is the per-thread bound.
+    deque_cap: usize,
+    /// Set once, under the cycle lock, when the pool drops; cycles skip a dead pool.
+    dead: AtomicBool,
+    /// Counts for work done off the owners' paths (cleanup, pool drop, threads without a cache).
+    /// Read-modify-writes here are fine: none of these is on a hit path.
+    cold_drops: AtomicU64,
+    cold_misses: AtomicU64,
+    cold_steals: AtomicU64,
+    cold_victim_hits: AtomicU64,
+    /// `Tiers::<T>::close`, stored where `T: Send + 'static` is known, for the pool's `Drop`.
+    close: fn(Arc<Tiers<T>>),
+}
+
+impl<T> Tiers<T> {
+    /// The function that unregisters and drains these tiers when their pool drops.
+    pub(crate) fn close_fn(&self) -> fn(Arc<Tiers<T>>) {
+        self.close
+    }
+}
+
+/// Drops `value`; if its `Drop` panics, remembers the first panic and carries on.
+pub(crate) fn drop_caught<T>(value: T, panicked: &mut Option<Box<dyn Any + Send>>) {
+    if let Err(p) = panic::catch_unwind(AssertUnwindSafe(move || drop(value))) {
+        panicked.get_or_insert(p);
+    }
+}
+
+impl<T: Send + 'static> Tiers<T> {
+    pub(crate) fn new(max_per_thread: usize) -> Self {
+        assert!(max_per_thread > 0, "max_per_thread must be at least 1");
+        barrier::init();
+        let mag_cap = max_per_thread.min(MAGAZINE);
+        Tiers {
+            locals: Locals::new(),
+            victims: VictimTier::new(),
+            mag_cap,
+            deque_cap: max_per_thread - mag_cap,
+            dead: AtomicBool::new(false),
+            cold_drops: AtomicU64::new(0),
+            cold_misses: AtomicU64::new(0),
+            cold_steals: AtomicU64::new(0),
+            cold_victim_hits: AtomicU64::new(0),
+            close: Self::close,
+        }
+    }
+
+    /// Pool drop: unregisters (waiting for a cycle in progress on another thread), then drops
+    /// every cached object. A panic from an object's `Drop` is resumed after all are dropped.
+    fn close(tiers: Arc<Tiers<T>>) {
+        let cycle: Arc<dyn Cycle> = tiers.clone();
+        registry::unregister(&cycle);
+        drop(cycle);
+        let panicked = tiers.shutdown();
+        drop(tiers);
+        if let Some(p) = panicked {
+            if !std::thread::panicking() {
+                panic::resume_unwind(p);
+            }
+        }
+    }
+
+    /// The current thread's cache, installing it on first use. `None` while the thread exits.
+    #[inline(always)]
+    fn local(&self) -> Option<(&Local<T>, ThreadId)> {
+        let me = thread_id::current()?;
+        Some((self.locals.get(me)?, me))
+    }
+
+    #[cold]
+    fn local_or_install(&self) -> Option<(&Local<T>, ThreadId)> {
+        let me = thread_id::register()?;
+        let local = match self.locals.get(me) {
+            Some(l) => l,
+            None => self.locals.install(me, Local::new(self.mag_cap)),
+        };
+        Some((local, me))
+    }
+
+    /// A cached object, or `None` if every tier is empty.
+    #[inline(always)]
+    pub(crate) fn try_take(&self) -> Option<T> {
+        if let Some((local, me)) = self.local() {
+            if let Some(v) = local.pop_fast() {
+                return Some(v);
+            }
+            return self.take_slow(local, me);
+        }
+        self.take_cold()
+    }
+
+    #[cold]
+    fn take_cold(&self) -> Option<T> {
+        match self.local_or_install() {
+            Some((local, me)) => self.take_slow(local, me),
+            None => self.take_without_local(),
+        }
+    }
+
+    #[cold]
+    fn take_slow(&self, local: &Local<T>, me: ThreadId) -> Option<T> {
+        local.pop_slow(|worker| {
+            let _pin = crate::deque::pin();
+            let n = self.locals.len();
+            for k in 1..n {
+                let id = (me.id + k) % n;
+                if let Some(other) = self.locals.at(id) {
+                    if let Some(v) = other.steal(Some(worker)) {
+                        bump(&local.counters().steals, 1);
+                        return Some(v);
+                    }
+                }
+            }
+            let v = self.victims.take(Some(worker), me.id)?;
+            bump(&local.counters().victim_hits, 1);
+            Some(v)
+        })
+    }
+
+    /// A thread that is exiting has no cache: steal single objects, without batching.
+    #[cold]
+    fn take_without_local(&self) -> Option<T> {
+        let n = self.locals.len();
+        for id in 0..n {
+            if let Some(v) = self.locals.at(id).and_then(|l| l.steal(None)) {
+                self.cold_steals.fetch_add(1, Ordering::Relaxed);
+                return Some(v);
+            }
+        }
+        let v = self.victims.take(None, 0)?;
+        self.cold_victim_hits.fetch_add(1, Ordering::Relaxed);
+        Some(v)
+    }
+
+    /// Records a `create` call.
+    #[inline]
+    pub(crate) fn count_miss(&self) {
+        match self.local() {
+            Some((l, _)) => bump(&l.counters().misses, 1),
+            None => {
+                self.cold_misses.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Records objects dropped by the pool (rejected, discarded).
+    #[inline]
+    pub(crate) fn count_drop(&self, n: u64) {
+        match self.local() {
+            Some((l, _)) => bump(&l.counters().drops, n),
+            None => {
+                self.cold_drops.fetch_add(n, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Caches `value` in the current thread's tiers (or drops it if they are full).
+    #[inline(always)]
+    pub(crate) fn put(&self, value: T) {
+        if let Some((local, _)) = self.local() {
+            match local.push_fast(value) {
+                Ok(()) => {}
+                Err(value) => drop(local.push_slow(value, self.deque_cap)),
+            }
+            return;
+        }
+        self.put_cold(value)
+    }
+
+    #[cold]
+    fn put_cold(&self, value: T) {
+        match self.local_or_install() {
+            Some((local, _)) => drop(local.push_slow(value, self.deque_cap)),
+            None => {
+                // A thread in its TLS destructors has no cache to return to; the object is
+                // dropped, as Go drops what a dead P held.
+                self.cold_drops.fetch_add(1, Ordering::Relaxed);
+                drop(value);
+            }
+        }
+    }
+
+    /// Sums the counters of every cache and the cold counters.
+    pub(crate) fn stats(&self) -> Stats {
+        let r = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let mut s = Stats {
+            misses: r(&self.cold_misses),
+            steals: r(&self.cold_steals),
+            victim_hits: r(&self.cold_victim_hits),
+            drops: r(&self.cold_drops),
+            ..Stats::default()
+        };
+        self.locals.for_each(|l| {
+            let c = l.counters();
+            s.hits += r(&c.hits);
+            s.misses += r(&c.misses);
+            s.steals += r(&c.steals);
+            s.victim_hits += r(&c.victim_hits);
+            s.puts += r(&c.puts);
+            s.drops += r(&c.drops);
+        });
+        s.cycles = crate::cleanup::cycles();
+        s
+    }
+
+    /// Pool drop: marks the pool dead and drops everything it caches. The caller has exclusive
+    /// use of the pool and has removed it from the registry under the cycle lock.
+    pub(crate) fn shutdown(&self) -> Option<Box<dyn Any + Send>> {
+        self.dead.store(true, Ordering::Relaxed);
+        let mut all = Vec::new();
+        self.locals.for_each(|l| l.drain_all(&mut all));
+        self.victims.drain_all(&mut all);
+        self.cold_drops
+            .fetch_add(all.len() as u64, Ordering::Relaxed);
+        let mut panicked = None;
+        for v in all {
+            drop_caught(v, &mut panicked);
+        }
+        panicked
+    }
+}
+
+impl<T: Send + 'static> Cycle for Tiers<T> {
+    fn flag(&self) -> bool {
+        if self.dead.load(Ordering::Relaxed) {
+            return false;
+        }
+        let mut any = false;
+        self.locals.for_each(|l| {
+            l.flag();
+            any = true;
+        });
+        any
+    }
+
+    fn rotate(&self, panicked: &mut Option<Box<dyn Any + Send>>) {
+        if self.dead.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut retired = Vec::new();
+        self.locals.for_each(|l| {
+            // A cache installed after `flag` was not announced to; it waits for the next cycle.
+            if l.is_flagged() {
+                retired.extend(l.retire());
+            }
+        });
+        let cold_drops = &self.cold_drops;
+        self.victims.rotate(retired, |x| {
+            // Counted before the drop: a panicking `Drop` still ended the object's life here.
+            cold_drops.fetch_add(1, Ordering::Relaxed);
+            drop_caught(x, panicked);
+        });
+    }
+
+    fn mark_dead(&self) {
+        self.dead.store(true, Ordering::Relaxed);
+    }
+}
