@@ -3,8 +3,10 @@
 //! One cycle, for every registered pool at once:
 //! 1. flag every per-thread cache (`reclaim = true`);
 //! 2. one heavy barrier ([`crate::barrier::heavy`]);
-//! 3. for each pool: retire each cache's magazine and deque whole into a new victim set, install
-//!    it, and drop every object of the old victim set.
+//! 3. for each pool: retire each cache's magazine and deque whole (the owners return to their
+//!    lock-free path as soon as their cache is done);
+//! 4. for each pool: install the retired deques as the new victim tier and drop every object of
+//!    the old one.
 //!
 //! So an object unused for two cycles is dropped and one used in the last cycle is kept. The work
 //! is O(pools + threads) plus the drops themselves: deques move as whole structures, never
@@ -67,6 +69,10 @@ pub fn cleanup() {
     }
     if any {
         barrier::heavy();
+    }
+    // Every cache first, so owners leave the locked path before any object is dropped.
+    for p in &pools {
+        p.retire();
     }
     let mut panicked = None;
     for p in &pools {

@@ -81,12 +81,15 @@
 )]
 
 mod barrier;
+pub mod buf;
 mod cleanup;
 mod deque;
 mod guard;
 pub mod implementation;
 mod local;
 mod locals;
+#[cfg(all(test, reuse_pool_loom))]
+mod loom;
 mod pool;
 mod registry;
 mod stats;

@@ -1,30 +1,36 @@
-//! One thread's cache for one pool: the private magazine and the thread's own deque.
+//! One thread's cache for one pool: the private magazine and the thread's own deque of
+//! magazines.
 //!
-//! Go's `poolLocal` holds one `private` object and a `shared` chain; here the private slot is a
-//! small magazine (up to [`MAGAZINE`] objects) and the shared part is a `crossbeam-deque`
-//! [`Worker`] whose [`Stealer`] other threads use.
+//! Go's `poolLocal` holds one `private` object and a `shared` chain of objects; here the private
+//! slot is a magazine of up to [`MAGAZINE`] objects, and the shared part is a `crossbeam-deque`
+//! [`Worker`] whose elements are whole magazines (Bonwick's magazine/depot design): a full
+//! magazine moves to the deque in one push, an empty one is refilled by one pop, and a stealer
+//! takes a whole magazine with one compare-and-swap. Every transfer therefore moves a batch.
 //!
 //! # Who touches what
 //!
-//! * `magazine`: the owner thread, lock-free, inside a `busy` window (see below); or whoever holds
-//!   `slow`: the owner on its slow paths, cleanup when it retires the cache, the pool's drop.
-//! * `slow` (the worker): only under its lock. The owner's slow paths batch many objects per lock.
+//! * `state` (the magazine and the worker): the owner thread, lock-free, inside a `busy` window
+//!   (below); or a thread holding `slow`: the owner while cleanup is reclaiming, cleanup when it
+//!   retires the cache, the pool's drop.
+//! * `spares` (empty magazines kept for reuse): the owner thread only, never another thread.
 //! * `stealer`: any thread, lock-free (epoch-protected); replaced by cleanup under `slow`.
 //! * counters: written by the owner only (plain load + store), read by anyone.
 //!
 //! # The reclaim protocol
 //!
-//! The owner's fast path is `busy = true; light fence; if reclaim { slow path } touch magazine;
-//! busy = false (release)`. Cleanup sets `reclaim` on every cache of every pool, executes one heavy
-//! fence ([`crate::barrier`]), then for each cache waits until `busy` is false, takes the lock,
-//! retires the magazine and the deque, and clears `reclaim` (release). The Dekker argument:
-//! an owner operation that read `reclaim == false` had its `busy = true` visible to cleanup, so
-//! cleanup waits for it to end (and synchronises with its release store); every later operation
-//! reads `reclaim == true` and goes through the lock until cleanup clears the flag, and reading
-//! the cleared flag (acquire) makes cleanup's changes to the magazine visible.
+//! Every owner access to `state` is `busy = true; light fence; if reclaim { take the lock
+//! instead } access; busy = false (release)`. Cleanup sets `reclaim` on every cache of every
+//! pool, executes one heavy fence ([`crate::barrier`]), then for each cache waits until `busy` is
+//! false, takes the lock, retires the magazine and the deque, and clears `reclaim` (release).
+//! The Dekker argument: an owner access that read `reclaim == false` had its `busy = true` visible
+//! to cleanup, so cleanup waits for it to end (and synchronises with its release store); every
+//! later access reads `reclaim == true` and goes through the lock until cleanup clears the flag,
+//! and reading the cleared flag (acquire) makes cleanup's changes visible.
 //!
-//! Nothing inside a `busy` window can panic or block: it is a `Vec::pop`, or a `Vec::push` below
-//! the capacity reserved at creation.
+//! Nothing inside a `busy` window runs user code, blocks or panics: `Vec::pop`, a `Vec::push`
+//! below the capacity reserved at creation, swapping two `Vec`s, or a `Worker` push/pop.
+//! HACK: a `Worker` push that grows the deque's buffer allocates inside the window; with the
+//! default bounds (at most 7 magazines per deque, the buffer starts at 64) it never grows.
 
 use crate::barrier;
 use crate::deque::{EpochCell, Steal, Stealer, Worker};
@@ -32,11 +38,15 @@ use crate::sync::{bump, lock, spin_wait, AtomicBool, AtomicU64, Mutex, Ordering,
 use crossbeam_utils::CachePadded;
 use std::mem;
 
-/// Largest number of objects in a thread's private magazine.
+/// Objects per magazine: the private batch of each thread and the unit of every transfer between
+/// threads.
 ///
-/// Objects in a magazine are reachable by other threads only after a cleanup cycle, so this is
-/// also the most that a parked thread can keep away from the others between cycles.
-pub const MAGAZINE: usize = 8;
+/// A thread's private magazine is reachable by other threads only after a cleanup cycle, so this
+/// is also the most that a blocked or exited thread keeps away from the others between cycles.
+pub const MAGAZINE: usize = 16;
+
+/// Most empty magazines a thread keeps for reuse.
+const MAX_SPARES: usize = 16;
 
 /// Per-cache counters. Written by the owner with plain stores, so counts are exact per thread
 /// and approximate when summed while threads are running.
@@ -50,23 +60,35 @@ pub(crate) struct Counters {
     pub(crate) drops: AtomicU64,
 }
 
+/// What the protocol protects.
+#[derive(Debug)]
+struct State<T> {
+    /// The private magazine. Its capacity is always at least `Hot::batch`, so a push below that
+    /// length never allocates.
+    mag: Vec<T>,
+    /// The thread's deque of full magazines. The owner pushes and pops at the back; other threads
+    /// steal from the front through `Local::stealer`. Never holds an empty magazine.
+    worker: Worker<Vec<T>>,
+}
+
 /// The part of the cache that the owner touches on every operation.
 #[derive(Debug)]
 struct Hot<T> {
-    /// True while the owner is inside a lock-free touch of `magazine`.
+    /// True while the owner is inside a lock-free access to `state`.
     /// Written by the owner only; read by cleanup.
     busy: AtomicBool,
     /// Set by cleanup for the duration of a cycle; while it is set the owner takes `slow`'s lock
-    /// for every operation. Written by cleanup only; read by the owner.
+    /// for every access to `state`. Written by cleanup only; read by the owner.
     reclaim: AtomicBool,
-    /// The private magazine. Capacity `mag_cap` is reserved at creation and never exceeded, so a
-    /// push inside a `busy` window never allocates.
-    magazine: UnsafeCell<Vec<T>>,
-    /// Most objects the magazine holds (1..=MAGAZINE).
-    mag_cap: usize,
-    /// The thread's deque. The owner pushes and pops at the back under this lock; other threads
-    /// steal from the front through `stealer` without it.
-    slow: Mutex<Worker<T>>,
+    state: UnsafeCell<State<T>>,
+    /// Empty magazines (capacity `batch`) for the owner to reuse. Owner thread only.
+    spares: UnsafeCell<Vec<Vec<T>>>,
+    /// Objects per magazine, `1..=MAGAZINE`.
+    batch: usize,
+    /// Most magazines in the deque.
+    max_batches: usize,
+    /// Serialises access to `state` while `reclaim` is set.
+    slow: Mutex<()>,
     /// Owner-written counters.
     counters: Counters,
 }
@@ -77,27 +99,45 @@ pub(crate) struct Local<T> {
     hot: CachePadded<Hot<T>>,
     /// Stealer of the current worker. Read by other threads on every steal, so it lives on its own
     /// cache line, away from the owner's stores.
-    stealer: CachePadded<EpochCell<Stealer<T>>>,
+    stealer: CachePadded<EpochCell<Stealer<Vec<T>>>>,
 }
 
-// SAFETY: `magazine` is the only field that is not `Sync` by itself. It is accessed by the owner
-// thread inside a `busy` window, or by a thread holding `slow`'s lock, and the reclaim protocol
-// (module docs) proves that these never overlap. Every other field is `Sync` when `T: Send`, and
-// objects only move between threads, which `T: Send` allows.
+// SAFETY: `state` and `spares` are the only fields that are not `Sync` by themselves.
+// - `state` is accessed by the owner inside a `busy` window, or by a thread holding `slow`'s
+//   lock, and the reclaim protocol (module docs) proves that these never overlap.
+// - `spares` is accessed only by the thread that holds this cache's index (the owner); indices
+//   pass between threads through the id allocator's mutex, which orders the accesses.
+// Every other field is `Sync` when `T: Send`, and objects only move between threads, which
+// `T: Send` allows.
 unsafe impl<T: Send> Sync for Local<T> {}
 
+/// Where a `get` that missed the magazine found its object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Source {
+    /// Another thread's deque.
+    Stolen,
+    /// The victim tier.
+    Victim,
+}
+
 impl<T: Send + 'static> Local<T> {
-    pub(crate) fn new(mag_cap: usize) -> Self {
-        debug_assert!((1..=MAGAZINE).contains(&mag_cap));
+    /// A cache holding at most `per_thread` objects (at least 1).
+    pub(crate) fn new(per_thread: usize) -> Self {
+        let batch = per_thread.clamp(1, MAGAZINE);
         let worker = Worker::new_lifo();
         let stealer = worker.stealer();
         Local {
             hot: CachePadded::new(Hot {
                 busy: AtomicBool::new(false),
                 reclaim: AtomicBool::new(false),
-                magazine: UnsafeCell::new(Vec::with_capacity(mag_cap)),
-                mag_cap,
-                slow: Mutex::new(worker),
+                state: UnsafeCell::new(State {
+                    mag: Vec::with_capacity(batch),
+                    worker,
+                }),
+                spares: UnsafeCell::new(Vec::new()),
+                batch,
+                max_batches: (per_thread - batch) / batch,
+                slow: Mutex::new(()),
                 counters: Counters::default(),
             }),
             stealer: CachePadded::new(EpochCell::new(stealer)),
@@ -109,7 +149,7 @@ impl<T: Send + 'static> Local<T> {
     }
 
     /// Owner only: enters a lock-free window. Returns false if cleanup is reclaiming, in which
-    /// case the window is already closed again and the caller must take the slow path.
+    /// case the window is already closed again and the caller must take the lock.
     #[inline(always)]
     fn enter(&self) -> bool {
         let h = &*self.hot;
@@ -118,7 +158,7 @@ impl<T: Send + 'static> Local<T> {
         // other half (see `crate::barrier`).
         barrier::light();
         // load-acquire: pairs with the store-release of `false` at the end of `retire`, so that
-        // cleanup's changes to the magazine happen-before our use of it.
+        // cleanup's changes to `state` happen-before our use of it.
         if h.reclaim.load(Ordering::Acquire) {
             h.busy.store(false, Ordering::Release);
             return false;
@@ -129,23 +169,46 @@ impl<T: Send + 'static> Local<T> {
     /// Owner only: leaves a lock-free window.
     #[inline(always)]
     fn leave(&self) {
-        // store-release: pairs with the load-acquire in `retire`'s wait, so our touch of the
-        // magazine happens-before cleanup's.
+        // store-release: pairs with the load-acquire in `retire`'s wait, so our access to `state`
+        // happens-before cleanup's.
         self.hot.busy.store(false, Ordering::Release);
+    }
+
+    /// Owner only: runs `f` on `state`, in a lock-free window or, while cleanup is reclaiming,
+    /// under the lock. `f` must not run user code, block or panic (module docs).
+    #[inline(always)]
+    fn owner_access<R>(&self, f: impl FnOnce(&mut State<T>) -> R) -> R {
+        if self.enter() {
+            let r = self.hot.state.with_mut(|s| {
+                // SAFETY: we are the owner and inside a `busy` window that saw
+                // `reclaim == false`: no other thread touches `state` until we leave (module
+                // docs), and the owner itself has no other access open.
+                f(unsafe { &mut *s })
+            });
+            self.leave();
+            r
+        } else {
+            self.locked(f)
+        }
+    }
+
+    /// Runs `f` on `state` with the lock held.
+    #[cold]
+    fn locked<R>(&self, f: impl FnOnce(&mut State<T>) -> R) -> R {
+        let _guard = lock(&self.hot.slow);
+        self.hot.state.with_mut(|s| {
+            // SAFETY: we hold `slow`'s lock. The owner touches `state` without the lock only inside
+            // a window that saw `reclaim == false`. A caller on another thread (cleanup, pool
+            // drop) has either set `reclaim` and waited for `busy == false` after the heavy fence,
+            // or has exclusive use of the pool; the owner calls this only with no window open.
+            f(unsafe { &mut *s })
+        })
     }
 
     /// Owner only: the fast path of `get`. `None` means "take the slow path".
     #[inline(always)]
     pub(crate) fn pop_fast(&self) -> Option<T> {
-        if !self.enter() {
-            return None;
-        }
-        let value = self.hot.magazine.with_mut(|m| {
-            // SAFETY: we are the owner and inside a `busy` window that saw `reclaim == false`:
-            // no other thread touches the magazine until we leave it (module docs).
-            unsafe { (*m).pop() }
-        });
-        self.leave();
+        let value = self.owner_access(|s| s.mag.pop());
         if value.is_some() {
             bump(&self.hot.counters.hits, 1);
         }
@@ -155,109 +218,152 @@ impl<T: Send + 'static> Local<T> {
     /// Owner only: the fast path of `put`. `Err` gives the object back for the slow path.
     #[inline(always)]
     pub(crate) fn push_fast(&self, value: T) -> Result<(), T> {
-        if !self.enter() {
-            return Err(value);
-        }
-        let cap = self.hot.mag_cap;
-        let result = self.hot.magazine.with_mut(|m| {
-            // SAFETY: as in `pop_fast`: owner, inside a window that saw `reclaim == false`.
-            let m = unsafe { &mut *m };
-            if m.len() < cap {
-                // Never reallocates: `cap` slots were reserved in `new` and `len < cap`.
-                m.push(value);
+        let batch = self.hot.batch;
+        let result = self.owner_access(|s| {
+            if s.mag.len() < batch {
+                // Never reallocates: the magazine's capacity is at least `batch` (field docs).
+                s.mag.push(value);
                 Ok(())
             } else {
                 Err(value)
             }
         });
-        self.leave();
         if result.is_ok() {
             bump(&self.hot.counters.puts, 1);
         }
         result
     }
 
-    /// Runs `f` on the magazine and the worker with the lock held.
-    fn locked<R>(&self, f: impl FnOnce(&mut Vec<T>, &mut Worker<T>) -> R) -> R {
-        let mut worker = lock(&self.hot.slow);
-        self.hot.magazine.with_mut(|m| {
-            // SAFETY: we hold `slow`'s lock. The owner touches the magazine without the lock only
-            // inside a window that saw `reclaim == false`; a caller on another thread (cleanup,
-            // pool drop) has either waited for `busy == false` after setting `reclaim`, or has
-            // exclusive access to the pool. The owner itself does not hold a window here.
-            f(unsafe { &mut *m }, &mut worker)
-        })
+    /// Owner only: an empty magazine of capacity `batch`, reused if possible.
+    fn take_spare(&self) -> Vec<T> {
+        let reused = self.hot.spares.with_mut(|s| {
+            // SAFETY: `spares` is touched only by the owner (field docs), and not re-entrantly.
+            unsafe { (*s).pop() }
+        });
+        reused.unwrap_or_else(|| Vec::with_capacity(self.hot.batch))
     }
 
-    /// Owner only: `get` when the magazine is empty or cleanup is reclaiming.
-    ///
-    /// Order of tiers: magazine, own deque (refilling half the magazine), then `steal_other`
-    /// (other threads' deques, then the victim tier). Returns `None` when every tier is empty.
-    #[cold]
-    pub(crate) fn pop_slow(&self, steal_other: impl FnOnce(&Worker<T>) -> Option<T>) -> Option<T> {
-        let (value, from_others) = self.locked(|mag, worker| {
-            if let Some(v) = mag.pop() {
-                return (Some(v), false);
+    /// Owner only: keeps an empty magazine for reuse.
+    fn give_spare(&self, empty: Vec<T>) {
+        debug_assert!(empty.is_empty());
+        if empty.capacity() < self.hot.batch {
+            return;
+        }
+        self.hot.spares.with_mut(|s| {
+            // SAFETY: as in `take_spare`.
+            let s = unsafe { &mut *s };
+            if s.len() < MAX_SPARES {
+                s.push(empty);
             }
-            if let Some(v) = worker.pop() {
-                // Refill half the magazine so that the next gets take the fast path again.
-                for _ in 0..self.hot.mag_cap / 2 {
-                    match worker.pop() {
-                        Some(x) => mag.push(x),
-                        None => break,
-                    }
-                }
-                return (Some(v), false);
-            }
-            (steal_other(worker), true)
         });
-        if value.is_some() && !from_others {
+    }
+
+    /// Owner only: `get` when the magazine is empty.
+    ///
+    /// Refills the magazine from the thread's own deque; failing that, calls `steal_other` (other
+    /// threads' deques, then the victim tier), which returns a non-empty magazine. Returns `None`
+    /// when every tier is empty.
+    #[cold]
+    pub(crate) fn pop_slow(
+        &self,
+        steal_other: impl FnOnce() -> Option<(Vec<T>, Source)>,
+    ) -> Option<T> {
+        let (value, empty) = self.owner_access(|s| {
+            if let Some(v) = s.mag.pop() {
+                return (Some(v), None);
+            }
+            match s.worker.pop() {
+                Some(full) => {
+                    let empty = mem::replace(&mut s.mag, full);
+                    (s.mag.pop(), Some(empty))
+                }
+                None => (None, None),
+            }
+        });
+        if let Some(e) = empty {
+            self.give_spare(e);
+        }
+        if let Some(v) = value {
             bump(&self.hot.counters.hits, 1);
+            return Some(v);
+        }
+        // Steal outside any window: stealing pins the epoch, which may run deferred functions.
+        let (mut full, source) = steal_other()?;
+        let value = full.pop();
+        debug_assert!(value.is_some(), "deques never hold empty magazines");
+        let c = &self.hot.counters;
+        bump(
+            if source == Source::Victim {
+                &c.victim_hits
+            } else {
+                &c.steals
+            },
+            1,
+        );
+        if !full.is_empty() {
+            let max_batches = self.hot.max_batches;
+            let (empty, dropped) = self.owner_access(|s| {
+                if s.mag.is_empty() {
+                    // Nothing ran since the miss above except, possibly, cleanup emptying the
+                    // magazine: install the stolen one.
+                    (Some(mem::replace(&mut s.mag, full)), None)
+                } else if s.worker.len() < max_batches {
+                    s.worker.push(full);
+                    (None, None)
+                } else {
+                    (None, Some(full))
+                }
+            });
+            if let Some(e) = empty {
+                self.give_spare(e);
+            }
+            if let Some(d) = dropped {
+                bump(&c.drops, d.len() as u64);
+                drop(d);
+            }
         }
         value
     }
 
-    /// Owner only: `put` when the magazine is full or cleanup is reclaiming.
+    /// Owner only: `put` when the magazine is full.
     ///
-    /// Spills the older half of the magazine to the deque; what does not fit under `deque_cap`
-    /// is returned, to be dropped by the caller after the lock is released.
+    /// Moves the full magazine to the deque and starts an empty one. If the deque already holds
+    /// its bound, the full magazine is returned instead, to be dropped by the caller outside any
+    /// window.
     #[cold]
-    pub(crate) fn push_slow(&self, value: T, deque_cap: usize) -> Vec<T> {
-        let cap = self.hot.mag_cap;
-        let dropped = self.locked(|mag, worker| {
-            if mag.len() < cap {
-                mag.push(value);
-                return Vec::new();
+    pub(crate) fn push_slow(&self, value: T) -> Option<Vec<T>> {
+        let batch = self.hot.batch;
+        let max_batches = self.hot.max_batches;
+        let spare = self.take_spare();
+        let (unused, dropped) = self.owner_access(|s| {
+            if s.mag.len() < batch {
+                s.mag.push(value);
+                return (Some(spare), None);
             }
-            let spill = cap.div_ceil(2);
-            let room = deque_cap.saturating_sub(worker.len());
-            let mut dropped = Vec::new();
-            for (i, x) in mag.drain(..spill).enumerate() {
-                if i < room {
-                    worker.push(x);
-                } else {
-                    dropped.push(x);
-                }
+            let full = mem::replace(&mut s.mag, spare);
+            s.mag.push(value);
+            if s.worker.len() < max_batches {
+                s.worker.push(full);
+                (None, None)
+            } else {
+                (None, Some(full))
             }
-            mag.push(value);
-            dropped
         });
+        if let Some(spare) = unused {
+            self.give_spare(spare);
+        }
         let c = &self.hot.counters;
         bump(&c.puts, 1);
-        if !dropped.is_empty() {
-            bump(&c.drops, dropped.len() as u64);
+        if let Some(d) = &dropped {
+            bump(&c.drops, d.len() as u64);
         }
         dropped
     }
 
-    /// Any thread: steal from this cache's deque into `dest` (or one object if `dest` is None).
-    pub(crate) fn steal(&self, dest: Option<&Worker<T>>) -> Option<T> {
+    /// Any thread: steals one magazine from this cache's deque.
+    pub(crate) fn steal(&self) -> Option<Vec<T>> {
         self.stealer.with(|s| loop {
-            let r = match dest {
-                Some(w) => s.steal_batch_and_pop(w),
-                None => s.steal(),
-            };
-            match r {
+            match s.steal() {
                 Steal::Success(v) => return Some(v),
                 Steal::Empty => return None,
                 Steal::Retry => continue,
@@ -277,39 +383,41 @@ impl<T: Send + 'static> Local<T> {
     }
 
     /// Cleanup, step 2, after `barrier::heavy`: moves the magazine into the deque and retires
-    /// the deque whole, in O(1) plus the magazine. Returns the retired deque's stealer (the new
-    /// victim tier's share of this cache), or `None` if the cache was empty.
-    pub(crate) fn retire(&self) -> Option<Stealer<T>> {
+    /// the deque whole, in O(1). Returns the retired deque's stealer (this cache's share of the
+    /// new victim tier), or `None` if the cache was empty.
+    pub(crate) fn retire(&self) -> Option<Stealer<Vec<T>>> {
         let mut step = 0;
         // load-acquire: pairs with the store-release in `leave`; see the module docs for why a
         // `false` here means no lock-free window is open and none can open until we are done.
         while self.hot.busy.load(Ordering::Acquire) {
             spin_wait(&mut step);
         }
-        let retired = self.locked(|mag, worker| {
-            if mag.is_empty() && worker.is_empty() {
-                return None;
+        let batch = self.hot.batch;
+        let retired = self.locked(|s| {
+            if !s.mag.is_empty() {
+                let partial = mem::replace(&mut s.mag, Vec::with_capacity(batch));
+                s.worker.push(partial);
             }
-            for x in mag.drain(..) {
-                worker.push(x);
+            if s.worker.is_empty() {
+                return None;
             }
             let fresh = Worker::new_lifo();
             self.stealer.replace(fresh.stealer(), |_| {});
-            let old = mem::replace(worker, fresh);
+            let old = mem::replace(&mut s.worker, fresh);
             Some(old.stealer())
         });
-        // store-release: pairs with the load-acquire in `enter`; the owner's next fast path sees
-        // the emptied magazine.
+        // store-release: pairs with the load-acquire in `enter`; the owner's next access sees the
+        // emptied cache.
         self.hot.reclaim.store(false, Ordering::Release);
         retired
     }
 
     /// Pool drop: everything this cache holds. The caller has exclusive use of the pool.
     pub(crate) fn drain_all(&self, out: &mut Vec<T>) {
-        self.locked(|mag, worker| {
-            out.append(mag);
-            while let Some(x) = worker.pop() {
-                out.push(x);
+        self.locked(|s| {
+            out.append(&mut s.mag);
+            while let Some(mut full) = s.worker.pop() {
+                out.append(&mut full);
             }
         });
     }

@@ -16,7 +16,8 @@ use std::ptr;
 pub(crate) struct Locals<T> {
     /// Bucket `b` points to `bucket_len(b)` entries, or is null until first needed.
     /// Set once (compare-exchange from null), freed only in `drop`.
-    buckets: Box<[AtomicPtr<AtomicPtr<Local<T>>>]>,
+    /// A fixed-size array, so that the bucket index (always below `BUCKETS`) needs no bounds check.
+    buckets: [AtomicPtr<AtomicPtr<Local<T>>>; BUCKETS],
     /// One past the largest index with an installed cache; only grows.
     len: AtomicUsize,
     /// The table owns `Local<T>`s (auto traits follow `Local<T>`, not the raw pointers).
@@ -34,9 +35,7 @@ impl<T> std::fmt::Debug for Locals<T> {
 impl<T: Send + 'static> Locals<T> {
     pub(crate) fn new() -> Self {
         Locals {
-            buckets: (0..BUCKETS)
-                .map(|_| AtomicPtr::new(ptr::null_mut()))
-                .collect(),
+            buckets: std::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
             len: AtomicUsize::new(0),
             _owns: PhantomData,
         }

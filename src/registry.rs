@@ -12,8 +12,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 pub(crate) trait Cycle: Send + Sync {
     /// Step 1: sets the reclaim flag of every per-thread cache. Returns whether there was any.
     fn flag(&self) -> bool;
-    /// Step 2, after the heavy barrier: drops the old victim tier and retires every flagged
-    /// cache into the new one. Panics from `T::drop` are caught; the first is kept in `panicked`.
+    /// Step 2, after the heavy barrier: retires every flagged cache (no user code runs).
+    fn retire(&self);
+    /// Step 3: installs what `retire` collected as the new victim tier and drops the old one.
+    /// Panics from `T::drop` are caught; the first is kept in `panicked`.
     fn rotate(&self, panicked: &mut Option<Box<dyn Any + Send>>);
     /// Marks the pool dropped, so that a cycle in progress skips it.
     fn mark_dead(&self);

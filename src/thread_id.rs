@@ -156,6 +156,7 @@ mod tests {
         // that indices stay small instead of growing with every thread.
         let live_bound = 64;
         assert!(a < live_bound && b < live_bound, "{a} {b}");
-        assert_eq!(current().is_some(), register().is_some());
+        let me = register().expect("a running test thread gets an index");
+        assert_eq!(current(), Some(me), "the index is cached after registration");
     }
 }

@@ -10,7 +10,8 @@
 //! cleanup cycles visit it, and drained when the pool drops.
 
 use crate::barrier;
-use crate::local::{Local, MAGAZINE};
+use crate::deque::Stealer;
+use crate::local::{Local, Source};
 use crate::locals::Locals;
 use crate::registry::{self, Cycle};
 use std::sync::Arc;
@@ -25,10 +26,11 @@ use std::panic::{self, AssertUnwindSafe};
 pub(crate) struct Tiers<T> {
     locals: Locals<T>,
     victims: VictimTier<T>,
-    /// Objects per thread in the magazine, `1..=MAGAZINE`.
-    mag_cap: usize,
-    /// Objects per thread in the deque; `mag_cap + deque_cap` is the per-thread bound.
-    deque_cap: usize,
+    /// Bound on the objects each thread caches (magazine plus deque).
+    per_thread: usize,
+    /// Deques retired by the current cycle, between `Cycle::retire` and `Cycle::rotate`.
+    /// Only the thread running the cycle touches it (under the cycle lock).
+    retired: crate::sync::Mutex<Vec<Stealer<Vec<T>>>>,
     /// Set once, under the cycle lock, when the pool drops; cycles skip a dead pool.
     dead: AtomicBool,
     /// Counts for work done off the owners' paths (cleanup, pool drop, threads without a cache).
@@ -59,12 +61,11 @@ impl<T: Send + 'static> Tiers<T> {
     pub(crate) fn new(max_per_thread: usize) -> Self {
         assert!(max_per_thread > 0, "max_per_thread must be at least 1");
         barrier::init();
-        let mag_cap = max_per_thread.min(MAGAZINE);
         Tiers {
             locals: Locals::new(),
             victims: VictimTier::new(),
-            mag_cap,
-            deque_cap: max_per_thread - mag_cap,
+            per_thread: max_per_thread,
+            retired: crate::sync::Mutex::new(Vec::new()),
             dead: AtomicBool::new(false),
             cold_drops: AtomicU64::new(0),
             cold_misses: AtomicU64::new(0),
@@ -101,7 +102,7 @@ impl<T: Send + 'static> Tiers<T> {
         let me = thread_id::register()?;
         let local = match self.locals.get(me) {
             Some(l) => l,
-            None => self.locals.install(me, Local::new(self.mag_cap)),
+            None => self.locals.install(me, Local::new(self.per_thread)),
         };
         Some((local, me))
     }
@@ -128,37 +129,44 @@ impl<T: Send + 'static> Tiers<T> {
 
     #[cold]
     fn take_slow(&self, local: &Local<T>, me: ThreadId) -> Option<T> {
-        local.pop_slow(|worker| {
+        local.pop_slow(|| {
             let _pin = crate::deque::pin();
             let n = self.locals.len();
             for k in 1..n {
                 let id = (me.id + k) % n;
-                if let Some(other) = self.locals.at(id) {
-                    if let Some(v) = other.steal(Some(worker)) {
-                        bump(&local.counters().steals, 1);
-                        return Some(v);
-                    }
+                if let Some(full) = self.locals.at(id).and_then(Local::steal) {
+                    return Some((full, Source::Stolen));
                 }
             }
-            let v = self.victims.take(Some(worker), me.id)?;
-            bump(&local.counters().victim_hits, 1);
-            Some(v)
+            Some((self.victims.take(me.id)?, Source::Victim))
         })
     }
 
-    /// A thread that is exiting has no cache: steal single objects, without batching.
+    /// A thread that is exiting has no cache: take a magazine from another thread or the victim
+    /// tier, hand out one object and drop the rest (there is nowhere to keep them).
     #[cold]
     fn take_without_local(&self) -> Option<T> {
         let n = self.locals.len();
+        let mut found = None;
         for id in 0..n {
-            if let Some(v) = self.locals.at(id).and_then(|l| l.steal(None)) {
+            if let Some(full) = self.locals.at(id).and_then(Local::steal) {
                 self.cold_steals.fetch_add(1, Ordering::Relaxed);
-                return Some(v);
+                found = Some(full);
+                break;
             }
         }
-        let v = self.victims.take(None, 0)?;
-        self.cold_victim_hits.fetch_add(1, Ordering::Relaxed);
-        Some(v)
+        if found.is_none() {
+            found = self.victims.take(0);
+            if found.is_some() {
+                self.cold_victim_hits.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        let mut full = found?;
+        let value = full.pop();
+        self.cold_drops
+            .fetch_add(full.len() as u64, Ordering::Relaxed);
+        drop(full);
+        value
     }
 
     /// Records a `create` call.
@@ -187,9 +195,8 @@ impl<T: Send + 'static> Tiers<T> {
     #[inline(always)]
     pub(crate) fn put(&self, value: T) {
         if let Some((local, _)) = self.local() {
-            match local.push_fast(value) {
-                Ok(()) => {}
-                Err(value) => drop(local.push_slow(value, self.deque_cap)),
+            if let Err(value) = local.push_fast(value) {
+                drop(local.push_slow(value));
             }
             return;
         }
@@ -199,7 +206,7 @@ impl<T: Send + 'static> Tiers<T> {
     #[cold]
     fn put_cold(&self, value: T) {
         match self.local_or_install() {
-            Some((local, _)) => drop(local.push_slow(value, self.deque_cap)),
+            Some((local, _)) => drop(local.push_slow(value)),
             None => {
                 // A thread in its TLS destructors has no cache to return to; the object is
                 // dropped, as Go drops what a dead P held.
@@ -239,6 +246,9 @@ impl<T: Send + 'static> Tiers<T> {
         let mut all = Vec::new();
         self.locals.for_each(|l| l.drain_all(&mut all));
         self.victims.drain_all(&mut all);
+        for s in std::mem::take(&mut *crate::sync::lock(&self.retired)) {
+            crate::deque::drain(&s, |mut m| all.append(&mut m));
+        }
         self.cold_drops
             .fetch_add(all.len() as u64, Ordering::Relaxed);
         let mut panicked = None;
@@ -262,17 +272,24 @@ impl<T: Send + 'static> Cycle for Tiers<T> {
         any
     }
 
-    fn rotate(&self, panicked: &mut Option<Box<dyn Any + Send>>) {
+    fn retire(&self) {
         if self.dead.load(Ordering::Relaxed) {
             return;
         }
-        let mut retired = Vec::new();
+        let mut retired = crate::sync::lock(&self.retired);
         self.locals.for_each(|l| {
             // A cache installed after `flag` was not announced to; it waits for the next cycle.
             if l.is_flagged() {
                 retired.extend(l.retire());
             }
         });
+    }
+
+    fn rotate(&self, panicked: &mut Option<Box<dyn Any + Send>>) {
+        if self.dead.load(Ordering::Relaxed) {
+            return;
+        }
+        let retired = std::mem::take(&mut *crate::sync::lock(&self.retired));
         let cold_drops = &self.cold_drops;
         self.victims.rotate(retired, |x| {
             // Counted before the drop: a panicking `Drop` still ended the object's life here.

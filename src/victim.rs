@@ -6,12 +6,12 @@
 //! gone. Readers pin the epoch; the swapped-out set is drained and dropped by the cycle at once
 //! (so drop counts are exact when `cleanup()` returns) and only its empty shell is freed later.
 
-use crate::deque::{drain, EpochCell, Steal, Stealer, Worker};
+use crate::deque::{drain, EpochCell, Steal, Stealer};
 use crate::sync::{AtomicBool, Ordering};
 
-/// The deques retired by one cycle.
+/// The deques (of magazines) retired by one cycle.
 pub(crate) struct Victims<T> {
-    stealers: Vec<Stealer<T>>,
+    stealers: Vec<Stealer<Vec<T>>>,
 }
 
 #[derive(Debug)]
@@ -32,8 +32,8 @@ impl<T: Send + 'static> VictimTier<T> {
         }
     }
 
-    /// Takes one object (and moves a batch into `dest`, if given), starting at deque `start`.
-    pub(crate) fn take(&self, dest: Option<&Worker<T>>, start: usize) -> Option<T> {
+    /// Takes one magazine, starting at deque `start`.
+    pub(crate) fn take(&self, start: usize) -> Option<Vec<T>> {
         // Relaxed: a hint only (see the field).
         if !self.nonempty.load(Ordering::Relaxed) {
             return None;
@@ -43,11 +43,7 @@ impl<T: Send + 'static> VictimTier<T> {
             for k in 0..n {
                 let s = &v.stealers[(start + k) % n];
                 loop {
-                    let r = match dest {
-                        Some(w) => s.steal_batch_and_pop(w),
-                        None => s.steal(),
-                    };
-                    match r {
+                    match s.steal() {
                         Steal::Success(x) => return Some(x),
                         Steal::Empty => break,
                         Steal::Retry => continue,
@@ -60,13 +56,22 @@ impl<T: Send + 'static> VictimTier<T> {
 
     /// Installs `retired` as the new victim set and hands every object of the old set to
     /// `drop_one`. Returns how many objects the old set still held.
-    pub(crate) fn rotate(&self, retired: Vec<Stealer<T>>, mut drop_one: impl FnMut(T)) -> usize {
+    pub(crate) fn rotate(
+        &self,
+        retired: Vec<Stealer<Vec<T>>>,
+        mut drop_one: impl FnMut(T),
+    ) -> usize {
         let nonempty = !retired.is_empty();
         let mut dropped = 0;
         self.current.replace(Victims { stealers: retired }, |old| {
             for s in &old.stealers {
                 // The workers of retired deques are gone, so `Empty` is final.
-                dropped += drain(s, &mut drop_one);
+                drain(s, |magazine| {
+                    for x in magazine {
+                        dropped += 1;
+                        drop_one(x);
+                    }
+                });
             }
         });
         self.nonempty.store(nonempty, Ordering::Relaxed);
@@ -77,7 +82,7 @@ impl<T: Send + 'static> VictimTier<T> {
     pub(crate) fn drain_all(&self, out: &mut Vec<T>) {
         self.current.with(|v| {
             for s in &v.stealers {
-                drain(s, |x| out.push(x));
+                drain(s, |mut magazine| out.append(&mut magazine));
             }
         });
     }
