@@ -1,6 +1,7 @@
 //! Guards that return their object to the pool when dropped.
 
 use crate::pool::Pool;
+use crate::tiers::Home;
 use std::fmt;
 use std::mem::ManuallyDrop;
 use std::ops::{Deref, DerefMut};
@@ -17,14 +18,23 @@ use std::sync::Arc;
 pub struct Pooled<'a, T: Send + 'static, F: Fn() -> T = fn() -> T> {
     pool: &'a Pool<T, F>,
     value: ManuallyDrop<T>,
+    /// The cache the object came from, to return to without a lookup when the guard drops on
+    /// the same thread.
+    home: Option<Home<'a, T>>,
 }
 
 impl<'a, T: Send + 'static, F: Fn() -> T> Pooled<'a, T, F> {
     #[inline(always)]
     pub(crate) fn new(pool: &'a Pool<T, F>, value: T) -> Self {
+        Self::with_home(pool, value, None)
+    }
+
+    #[inline(always)]
+    pub(crate) fn with_home(pool: &'a Pool<T, F>, value: T, home: Option<Home<'a, T>>) -> Self {
         Pooled {
             pool,
             value: ManuallyDrop::new(value),
+            home,
         }
     }
 
@@ -67,7 +77,7 @@ impl<T: Send + 'static, F: Fn() -> T> Drop for Pooled<'_, T, F> {
         // SAFETY: `drop` runs once and `value` is not used afterwards; `detach` never lets `drop`
         // run.
         let value = unsafe { ManuallyDrop::take(&mut self.value) };
-        self.pool.put(value);
+        self.pool.put_home(value, self.home);
     }
 }
 

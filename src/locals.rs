@@ -1,7 +1,8 @@
 //! A pool's table of per-thread caches, indexed by [`crate::thread_id`].
 //!
-//! Buckets of doubling size (1, 1, 2, 4, …) of pointers to boxed [`Local`]s, as in the
-//! `thread_local` crate: lookup is two dependent loads, no lock, no read-modify-write.
+//! A flat array for the first 64 indices, then buckets of doubling size of pointers to boxed
+//! [`Local`]s, as in the `thread_local` crate: lookup is one load (two above 64), no lock, no
+//! read-modify-write.
 //! A cache, once installed, lives as long as the pool. When its thread exits the cache stays
 //! where it is: other threads keep stealing from its deque, cleanup keeps ageing it, and the next
 //! thread that receives the same index becomes its owner. The table therefore never holds more
@@ -13,7 +14,12 @@ use crate::thread_id::{bucket_len, ThreadId, BUCKETS};
 use std::marker::PhantomData;
 use std::ptr;
 
+/// Indices below this are looked up in a flat array, without bucket arithmetic.
+const DIRECT: usize = 64;
+
 pub(crate) struct Locals<T> {
+    /// Caches of threads `0..DIRECT`: null until installed, then fixed until `drop`.
+    direct: [AtomicPtr<Local<T>>; DIRECT],
     /// Bucket `b` points to `bucket_len(b)` entries, or is null until first needed.
     /// Set once (compare-exchange from null), freed only in `drop`.
     /// A fixed-size array, so that the bucket index (always below `BUCKETS`) needs no bounds check.
@@ -35,6 +41,7 @@ impl<T> std::fmt::Debug for Locals<T> {
 impl<T: Send + 'static> Locals<T> {
     pub(crate) fn new() -> Self {
         Locals {
+            direct: std::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
             buckets: std::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
             len: AtomicUsize::new(0),
             _owns: PhantomData,
@@ -44,6 +51,16 @@ impl<T: Send + 'static> Locals<T> {
     /// The cache of thread `t`, if installed.
     #[inline(always)]
     pub(crate) fn get(&self, t: ThreadId) -> Option<&Local<T>> {
+        if t.id < DIRECT {
+            // load-acquire: pairs with the store-release in `install`.
+            let local = self.direct[t.id].load(Ordering::Acquire);
+            // SAFETY: a non-null entry points to a boxed `Local` that lives until `drop`.
+            return unsafe { local.as_ref() };
+        }
+        self.get_bucketed(t)
+    }
+
+    fn get_bucketed(&self, t: ThreadId) -> Option<&Local<T>> {
         // load-acquire: pairs with the compare-exchange that published the bucket.
         let bucket = self.buckets[t.bucket].load(Ordering::Acquire);
         if bucket.is_null() {
@@ -64,6 +81,23 @@ impl<T: Send + 'static> Locals<T> {
     /// this, and only when `get(t)` is `None`.
     #[cold]
     pub(crate) fn install(&self, t: ThreadId, local: Local<T>) -> &Local<T> {
+        let entry = if t.id < DIRECT {
+            &self.direct[t.id]
+        } else {
+            self.bucket_entry(t)
+        };
+        let local = Box::into_raw(Box::new(local));
+        debug_assert!(entry.load(Ordering::Relaxed).is_null());
+        // store-release: pairs with the load-acquire in `get`. No other thread writes this entry:
+        // only the holder of index `t` installs it, and indices are unique among live threads.
+        entry.store(local, Ordering::Release);
+        self.len.fetch_max(t.id + 1, Ordering::Release);
+        // SAFETY: just boxed; lives until `drop`.
+        unsafe { &*local }
+    }
+
+    /// The entry of `t` in the bucketed part, allocating its bucket if needed.
+    fn bucket_entry(&self, t: ThreadId) -> &AtomicPtr<Local<T>> {
         let slot = &self.buckets[t.bucket];
         let mut bucket = slot.load(Ordering::Acquire);
         if bucket.is_null() {
@@ -86,16 +120,8 @@ impl<T: Send + 'static> Locals<T> {
                 }
             }
         }
-        let local = Box::into_raw(Box::new(local));
         // SAFETY: as in `get`: non-null bucket, index in bounds, alive for `&self`.
-        let entry = unsafe { &*bucket.add(t.index) };
-        debug_assert!(entry.load(Ordering::Relaxed).is_null());
-        // store-release: pairs with the load-acquire in `get`. No other thread writes this entry:
-        // only the holder of index `t` installs it, and indices are unique among live threads.
-        entry.store(local, Ordering::Release);
-        self.len.fetch_max(t.id + 1, Ordering::Release);
-        // SAFETY: just boxed; lives until `drop`.
-        unsafe { &*local }
+        unsafe { &*bucket.add(t.index) }
     }
 
     /// One past the largest installed index.
@@ -121,6 +147,13 @@ impl<T: Send + 'static> Locals<T> {
 
 impl<T> Drop for Locals<T> {
     fn drop(&mut self) {
+        for entry in &self.direct {
+            let local = entry.load(Ordering::Acquire);
+            if !local.is_null() {
+                // SAFETY: installed by `install` from `Box::into_raw`, freed only here.
+                drop(unsafe { Box::from_raw(local) });
+            }
+        }
         for (b, slot) in self.buckets.iter().enumerate() {
             let bucket = slot.load(Ordering::Acquire);
             if bucket.is_null() {

@@ -3,10 +3,11 @@
 use crate::guard::{Pooled, PooledOwned};
 use crate::registry::{self, Cycle};
 use crate::stats::Stats;
-use crate::tiers::Tiers;
+use crate::tiers::{Home, Tiers};
 use std::fmt;
 use std::mem::ManuallyDrop;
 use std::ptr;
+use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::{Arc, OnceLock};
 
 /// Default bound on objects cached per thread (magazine plus deque), see
@@ -43,13 +44,18 @@ pub struct Pool<T, F = fn() -> T> {
 
 /// The lazily created storage; unregisters and drains it when the pool drops.
 struct Engine<T> {
+    /// Owns the storage once created.
     tiers: OnceLock<Arc<Tiers<T>>>,
+    /// The same storage as a plain pointer, null until created: one load on the hot path.
+    /// Set once (store-release after `tiers` is filled), cleared only in `drop`.
+    fast: AtomicPtr<Tiers<T>>,
 }
 
 impl<T> Engine<T> {
     const fn new() -> Self {
         Engine {
             tiers: OnceLock::new(),
+            fast: AtomicPtr::new(ptr::null_mut()),
         }
     }
 }
@@ -58,6 +64,7 @@ impl<T> Drop for Engine<T> {
     fn drop(&mut self) {
         // Dropping needs `T: Send + 'static`, which this impl cannot ask for; tiers exist only
         // if a method with those bounds created them, and that method stored the function.
+        *self.fast.get_mut() = ptr::null_mut();
         if let Some(tiers) = self.tiers.take() {
             let close = tiers.close_fn();
             close(tiers);
@@ -168,20 +175,30 @@ impl<T, F> Pool<T, F> {
 
 impl<T: Send + 'static, F: Fn() -> T> Pool<T, F> {
     #[inline(always)]
-    fn tiers(&self) -> &Tiers<T> {
-        match self.engine.tiers.get() {
-            Some(t) => t,
-            None => self.init(),
+    pub(crate) fn tiers(&self) -> &Tiers<T> {
+        // load-acquire: pairs with the store-release in `init`, so the storage is initialised.
+        let fast = self.engine.fast.load(Ordering::Acquire);
+        if fast.is_null() {
+            return self.init();
         }
+        // SAFETY: a non-null `fast` points into the `Arc` held by `engine.tiers`, which lives
+        // until the pool drops; `&self` keeps the pool alive.
+        unsafe { &*fast }
     }
 
     #[cold]
     fn init(&self) -> &Tiers<T> {
-        self.engine.tiers.get_or_init(|| {
+        let tiers = self.engine.tiers.get_or_init(|| {
             let tiers = Arc::new(Tiers::new(self.max_per_thread));
             registry::register(tiers.clone() as Arc<dyn Cycle>);
             tiers
-        })
+        });
+        // store-release: pairs with the load-acquire in `tiers`. Every racing initialiser stores
+        // the same pointer.
+        self.engine
+            .fast
+            .store(Arc::as_ptr(tiers) as *mut Tiers<T>, Ordering::Release);
+        tiers
     }
 
     /// Takes an object, returning it to the pool when the guard drops.
@@ -193,7 +210,13 @@ impl<T: Send + 'static, F: Fn() -> T> Pool<T, F> {
     /// ```
     #[inline]
     pub fn get(&self) -> Pooled<'_, T, F> {
-        Pooled::new(self, self.take())
+        let tiers = self.tiers();
+        let (value, home) = tiers.try_take_home();
+        let value = match value {
+            Some(v) => v,
+            None => self.create_counted(),
+        };
+        Pooled::with_home(self, value, home)
     }
 
     /// Like [`get`](Pool::get), for a pool in an [`Arc`]: the guard keeps the pool alive and is
@@ -246,6 +269,25 @@ impl<T: Send + 'static, F: Fn() -> T> Pool<T, F> {
             }
         }
         self.tiers().put(value);
+    }
+
+    /// `put` for a guard: returns to the cache the object came from if the guard is dropped on
+    /// the thread that took it, skipping the lookup.
+    #[inline]
+    pub(crate) fn put_home(&self, mut value: T, home: Option<Home<'_, T>>) {
+        if let Some(reset) = self.reset {
+            reset(&mut value);
+        }
+        if let Some(keep_if) = self.keep_if {
+            if !keep_if(&value) {
+                self.discard_value(value);
+                return;
+            }
+        }
+        match home {
+            Some(h) => self.tiers().put_home(value, h),
+            None => self.tiers().put(value),
+        }
     }
 
     /// Drops `value`, counting it as dropped by the pool.

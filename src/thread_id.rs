@@ -96,6 +96,13 @@ pub(crate) fn current() -> Option<ThreadId> {
     }
 }
 
+/// The current thread's raw index state: a value that is equal on two calls only if they run on
+/// the same thread with the same index (or on threads that have no index at all).
+#[inline(always)]
+pub(crate) fn raw() -> usize {
+    THREAD.with(Cell::get)
+}
+
 /// The current thread's index, allocating one on first use; `None` once the thread is exiting.
 #[cold]
 pub(crate) fn register() -> Option<ThreadId> {

@@ -50,6 +50,25 @@ impl<T> Tiers<T> {
     }
 }
 
+/// The cache a guard's object came from, and the thread that took it.
+///
+/// Valid as long as the pool: caches live until the pool drops. It is used only on a thread whose
+/// raw index equals `thread`, and a thread's raw index changes only when the thread gives its
+/// index up at exit, so the cache is that thread's own.
+#[derive(Debug)]
+pub(crate) struct Home<'a, T> {
+    local: &'a Local<T>,
+    thread: usize,
+}
+
+impl<T> Clone for Home<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Home<'_, T> {}
+
 /// Drops `value`; if its `Drop` panics, remembers the first panic and carries on.
 pub(crate) fn drop_caught<T>(value: T, panicked: &mut Option<Box<dyn Any + Send>>) {
     if let Err(p) = panic::catch_unwind(AssertUnwindSafe(move || drop(value))) {
@@ -105,6 +124,33 @@ impl<T: Send + 'static> Tiers<T> {
             None => self.locals.install(me, Local::new(self.per_thread)),
         };
         Some((local, me))
+    }
+
+    /// Like `try_take`, also returning the current thread's cache for the guard to return to.
+    #[inline(always)]
+    pub(crate) fn try_take_home(&self) -> (Option<T>, Option<Home<'_, T>>) {
+        if let Some((local, me)) = self.local() {
+            let home = Some(Home {
+                local,
+                thread: thread_id::raw(),
+            });
+            if let Some(v) = local.pop_fast() {
+                return (Some(v), home);
+            }
+            return (self.take_slow(local, me), home);
+        }
+        (self.take_cold(), None)
+    }
+
+    /// Returns `value` to `home` if this is still the thread that took it.
+    #[inline(always)]
+    pub(crate) fn put_home(&self, value: T, home: Home<'_, T>) {
+        if thread_id::raw() != home.thread {
+            return self.put(value);
+        }
+        if let Err(value) = home.local.push_fast(value) {
+            drop(home.local.push_slow(value));
+        }
     }
 
     /// A cached object, or `None` if every tier is empty.
