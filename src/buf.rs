@@ -39,6 +39,15 @@
 //! `const` thread-local `Cell` and loads the learned limit (a relaxed load, a plain `mov`, of a
 //! word that changes once per round); only every `sample_every`-th return on a thread records its
 //! length, with relaxed read-modify-writes, into the shared histogram.
+//!
+//! # Compared with
+//!
+//! * vitess `bucketpool`: the same power-of-two classes over `sync.Pool`; here each class is a
+//!   [`Pool`], so it is bounded per thread and aged by [`cleanup`](crate::cleanup) cycles.
+//! * valyala `bytebufferpool`: the same calibration idea (most common size, percentile limit),
+//!   but sampled, so the hit path has no atomic counter per call.
+//! * `zeropool`: fixed classes 4 KiB..64 MiB four apart, a shared queue per class and no ageing;
+//!   `BufPool`'s classes are configurable and its buffers are handed out empty, not zeroed.
 
 use crate::pool::{Pool, DEFAULT_MAX_PER_THREAD};
 use crate::stats::Stats;
@@ -246,7 +255,7 @@ fn sample_due(every: u32) -> bool {
 /// | setting | default | setter |
 /// |---|---|---|
 /// | classes | 64 B ..= 1 MiB ([`DEFAULT_SMALLEST_CLASS`], [`DEFAULT_LARGEST_CLASS`]) | [`classes`](BufPool::classes) |
-/// | buffers per thread and class | [`DEFAULT_MAX_PER_THREAD`](crate::DEFAULT_MAX_PER_THREAD) (128) | [`max_per_thread`](BufPool::max_per_thread) |
+/// | buffers per thread and class | [`DEFAULT_MAX_PER_THREAD`] (128) | [`max_per_thread`](BufPool::max_per_thread) |
 /// | bytes per thread and class | [`DEFAULT_MAX_BYTES_PER_THREAD`] (16 MiB) | [`max_bytes_per_thread`](BufPool::max_bytes_per_thread) |
 /// | calibration | off | [`calibrate`](BufPool::calibrate), [`calibration`](BufPool::calibration) |
 ///
@@ -361,7 +370,7 @@ impl BufPool {
     }
 
     /// Bounds the buffers each thread caches in each class (default
-    /// [`DEFAULT_MAX_PER_THREAD`](crate::DEFAULT_MAX_PER_THREAD)); see also
+    /// [`DEFAULT_MAX_PER_THREAD`]); see also
     /// [`max_bytes_per_thread`](BufPool::max_bytes_per_thread). Returns beyond the bound are
     /// dropped.
     ///

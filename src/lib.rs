@@ -99,7 +99,10 @@ mod tiers;
 mod victim;
 
 pub use barrier::asymmetric as uses_asymmetric_fence;
-pub use cleanup::{cleanup, cleanup_interval, cycles, set_cleanup_interval, DEFAULT_CLEANUP_INTERVAL};
+pub use buf::{BufPool, PooledBuf};
+pub use cleanup::{
+    cleanup, cleanup_interval, cycles, set_cleanup_interval, DEFAULT_CLEANUP_INTERVAL,
+};
 pub use guard::{Pooled, PooledOwned};
 pub use local::MAGAZINE;
 pub use pool::{Pool, DEFAULT_MAX_PER_THREAD};

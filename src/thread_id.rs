@@ -157,13 +157,21 @@ mod tests {
 
     #[test]
     fn exited_thread_index_is_reused() {
-        let a = std::thread::spawn(|| register().unwrap().id).join().unwrap();
-        let b = std::thread::spawn(|| register().unwrap().id).join().unwrap();
+        let a = std::thread::spawn(|| register().unwrap().id)
+            .join()
+            .unwrap();
+        let b = std::thread::spawn(|| register().unwrap().id)
+            .join()
+            .unwrap();
         // Other tests run concurrently and may take the freed index first; what must hold is
         // that indices stay small instead of growing with every thread.
         let live_bound = 64;
         assert!(a < live_bound && b < live_bound, "{a} {b}");
         let me = register().expect("a running test thread gets an index");
-        assert_eq!(current(), Some(me), "the index is cached after registration");
+        assert_eq!(
+            current(),
+            Some(me),
+            "the index is cached after registration"
+        );
     }
 }

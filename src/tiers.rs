@@ -14,13 +14,13 @@ use crate::deque::Stealer;
 use crate::local::{Local, Source};
 use crate::locals::Locals;
 use crate::registry::{self, Cycle};
-use std::sync::Arc;
 use crate::stats::Stats;
 use crate::sync::{bump, AtomicBool, AtomicU64, Ordering};
 use crate::thread_id::{self, ThreadId};
 use crate::victim::VictimTier;
 use std::any::Any;
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::Arc;
 
 #[derive(Debug)]
 pub(crate) struct Tiers<T> {
