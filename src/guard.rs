@@ -20,17 +20,17 @@ pub struct Pooled<'a, T: Send + 'static, F: Fn() -> T = fn() -> T> {
     value: ManuallyDrop<T>,
     /// The cache the object came from, to return to without a lookup when the guard drops on
     /// the same thread.
-    home: Option<Home<'a, T>>,
+    home: Home<'a, T>,
 }
 
 impl<'a, T: Send + 'static, F: Fn() -> T> Pooled<'a, T, F> {
     #[inline(always)]
     pub(crate) fn new(pool: &'a Pool<T, F>, value: T) -> Self {
-        Self::with_home(pool, value, None)
+        Self::with_home(pool, value, Home::NONE)
     }
 
     #[inline(always)]
-    pub(crate) fn with_home(pool: &'a Pool<T, F>, value: T, home: Option<Home<'a, T>>) -> Self {
+    pub(crate) fn with_home(pool: &'a Pool<T, F>, value: T, home: Home<'a, T>) -> Self {
         Pooled {
             pool,
             value: ManuallyDrop::new(value),
@@ -74,10 +74,9 @@ impl<'a, T: Send + 'static, F: Fn() -> T> Pooled<'a, T, F> {
 impl<T: Send + 'static, F: Fn() -> T> Drop for Pooled<'_, T, F> {
     #[inline]
     fn drop(&mut self) {
-        // SAFETY: `drop` runs once and `value` is not used afterwards; `detach` never lets `drop`
-        // run.
-        let value = unsafe { ManuallyDrop::take(&mut self.value) };
-        self.pool.put_home(value, self.home);
+        // SAFETY: `drop` runs once and `value` is not used afterwards (`put_from` takes it
+        // over); `detach` never lets `drop` run.
+        unsafe { self.pool.put_from(&mut self.value, self.home) };
     }
 }
 

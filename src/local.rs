@@ -36,7 +36,8 @@ use crate::barrier;
 use crate::deque::{EpochCell, Steal, Stealer, Worker};
 use crate::sync::{bump, lock, spin_wait, AtomicBool, AtomicU64, Mutex, Ordering, UnsafeCell};
 use crossbeam_utils::CachePadded;
-use std::mem;
+use std::mem::{self, ManuallyDrop, MaybeUninit};
+use std::ptr;
 
 /// Objects per magazine: the private batch of each thread and the unit of every transfer between
 /// threads.
@@ -111,13 +112,13 @@ pub(crate) struct Local<T> {
 // `T: Send` allows.
 unsafe impl<T: Send> Sync for Local<T> {}
 
-/// Where a `get` that missed the magazine found its object.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Source {
-    /// Another thread's deque.
-    Stolen,
-    /// The victim tier.
-    Victim,
+/// What a `get` that missed its own tiers found elsewhere.
+#[derive(Debug)]
+pub(crate) enum Found<T> {
+    /// A whole magazine stolen from another thread's deque (never empty).
+    Stolen(Vec<T>),
+    /// One object from the victim tier.
+    Victim(T),
 }
 
 impl<T: Send + 'static> Local<T> {
@@ -205,33 +206,73 @@ impl<T: Send + 'static> Local<T> {
         })
     }
 
-    /// Owner only: the fast path of `get`. `None` means "take the slow path".
-    #[inline(always)]
+    /// Owner only: `pop_fast_into` returning the object (for the models and unit tests).
+    #[cfg(test)]
     pub(crate) fn pop_fast(&self) -> Option<T> {
-        let value = self.owner_access(|s| s.mag.pop());
-        if value.is_some() {
-            bump(&self.hot.counters.hits, 1);
-        }
-        value
+        let mut out = MaybeUninit::uninit();
+        // SAFETY: `pop_fast_into` returned true, so it wrote `out`.
+        self.pop_fast_into(&mut out)
+            .then(|| unsafe { out.assume_init() })
     }
 
-    /// Owner only: the fast path of `put`. `Err` gives the object back for the slow path.
-    #[inline(always)]
+    /// Owner only: `push_fast_from` taking the object (for the models and unit tests). `Err`
+    /// gives it back for the slow path.
+    #[cfg(test)]
     pub(crate) fn push_fast(&self, value: T) -> Result<(), T> {
-        let batch = self.hot.batch;
-        let result = self.owner_access(|s| {
-            if s.mag.len() < batch {
-                // Never reallocates: the magazine's capacity is at least `batch` (field docs).
-                s.mag.push(value);
-                Ok(())
-            } else {
-                Err(value)
+        let mut slot = ManuallyDrop::new(value);
+        if self.push_fast_from(&mut slot) {
+            Ok(())
+        } else {
+            Err(ManuallyDrop::into_inner(slot))
+        }
+    }
+
+    /// Owner only: the fast path of `get`, writing the object straight into `out` (no moves
+    /// through temporaries). `false` means "take the slow path"; `out` is then untouched.
+    #[inline(always)]
+    pub(crate) fn pop_fast_into(&self, out: &mut MaybeUninit<T>) -> bool {
+        let found = self.owner_access(|s| {
+            let len = s.mag.len();
+            if len == 0 {
+                return false;
             }
+            // SAFETY: `len > 0`, so slot `len - 1` is initialised; shrinking the length first
+            // hands its ownership to us, and it is moved out exactly once, into `out`.
+            unsafe {
+                s.mag.set_len(len - 1);
+                out.write(ptr::read(s.mag.as_ptr().add(len - 1)));
+            }
+            true
         });
-        if result.is_ok() {
+        if found {
+            bump(&self.hot.counters.hits, 1);
+        }
+        found
+    }
+
+    /// Owner only: the fast path of `put`, moving the object straight out of `slot` into the
+    /// magazine. On `true` the object has moved and `slot` must not be used
+    /// again; on `false` nothing happened.
+    #[inline(always)]
+    pub(crate) fn push_fast_from(&self, slot: &mut ManuallyDrop<T>) -> bool {
+        let batch = self.hot.batch;
+        let pushed = self.owner_access(|s| {
+            let len = s.mag.len();
+            if len >= batch {
+                return false;
+            }
+            // SAFETY: `len < batch <= capacity` (field docs), so slot `len` is allocated and
+            // unused; the object is read out of `slot` once and the caller gives `slot` up.
+            unsafe {
+                s.mag.as_mut_ptr().add(len).write(ptr::read(&**slot));
+                s.mag.set_len(len + 1);
+            }
+            true
+        });
+        if pushed {
             bump(&self.hot.counters.puts, 1);
         }
-        result
+        pushed
     }
 
     /// Owner only: an empty magazine of capacity `batch`, reused if possible.
@@ -264,10 +305,7 @@ impl<T: Send + 'static> Local<T> {
     /// threads' deques, then the victim tier), which returns a non-empty magazine. Returns `None`
     /// when every tier is empty.
     #[cold]
-    pub(crate) fn pop_slow(
-        &self,
-        steal_other: impl FnOnce() -> Option<(Vec<T>, Source)>,
-    ) -> Option<T> {
+    pub(crate) fn pop_slow(&self, steal_other: impl FnOnce() -> Option<Found<T>>) -> Option<T> {
         let (value, empty) = self.owner_access(|s| {
             if let Some(v) = s.mag.pop() {
                 return (Some(v), None);
@@ -288,18 +326,17 @@ impl<T: Send + 'static> Local<T> {
             return Some(v);
         }
         // Steal outside any window: stealing pins the epoch, which may run deferred functions.
-        let (mut full, source) = steal_other()?;
+        let c = &self.hot.counters;
+        let mut full = match steal_other()? {
+            Found::Victim(v) => {
+                bump(&c.victim_hits, 1);
+                return Some(v);
+            }
+            Found::Stolen(full) => full,
+        };
         let value = full.pop();
         debug_assert!(value.is_some(), "deques never hold empty magazines");
-        let c = &self.hot.counters;
-        bump(
-            if source == Source::Victim {
-                &c.victim_hits
-            } else {
-                &c.steals
-            },
-            1,
-        );
+        bump(&c.steals, 1);
         if !full.is_empty() {
             let max_batches = self.hot.max_batches;
             let (empty, dropped) = self.owner_access(|s| {

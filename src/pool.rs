@@ -5,7 +5,7 @@ use crate::registry::{self, Cycle};
 use crate::stats::Stats;
 use crate::tiers::{Home, Tiers};
 use std::fmt;
-use std::mem::ManuallyDrop;
+use std::mem::{ManuallyDrop, MaybeUninit};
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -82,7 +82,7 @@ impl<T> Pool<T, fn() -> T> {
     }
 }
 
-impl<T, F> Pool<T, F> {
+impl<T, F: Fn() -> T> Pool<T, F> {
     /// A pool whose objects come from `create`, a closure that may capture.
     ///
     /// ```
@@ -99,7 +99,9 @@ impl<T, F> Pool<T, F> {
             engine: Engine::new(),
         }
     }
+}
 
+impl<T, F> Pool<T, F> {
     /// Runs `reset` on every object returned to the pool, before it is cached.
     pub const fn reset(self, reset: fn(&mut T)) -> Self {
         let keep_if = self.keep_if;
@@ -211,12 +213,14 @@ impl<T: Send + 'static, F: Fn() -> T> Pool<T, F> {
     #[inline]
     pub fn get(&self) -> Pooled<'_, T, F> {
         let tiers = self.tiers();
-        let (value, home) = tiers.try_take_home();
-        let value = match value {
-            Some(v) => v,
-            None => self.create_counted(),
-        };
-        Pooled::with_home(self, value, home)
+        let mut slot = MaybeUninit::uninit();
+        let (found, home) = tiers.take_home_into(&mut slot);
+        if !found {
+            slot.write(self.create_counted());
+        }
+        // SAFETY: `slot` was written either by `take_home_into` (when it returned true) or just
+        // above.
+        Pooled::with_home(self, unsafe { slot.assume_init() }, home)
     }
 
     /// Like [`get`](Pool::get), for a pool in an [`Arc`]: the guard keeps the pool alive and is
@@ -230,9 +234,12 @@ impl<T: Send + 'static, F: Fn() -> T> Pool<T, F> {
     /// [`put`](Pool::put) if you want it reused.
     #[inline]
     pub fn take(&self) -> T {
-        match self.try_take() {
-            Some(v) => v,
-            None => self.create_counted(),
+        let mut slot = MaybeUninit::uninit();
+        if self.tiers().take_into(&mut slot) {
+            // SAFETY: `take_into` returned true, so it wrote `slot`.
+            unsafe { slot.assume_init() }
+        } else {
+            self.create_counted()
         }
     }
 
@@ -245,7 +252,13 @@ impl<T: Send + 'static, F: Fn() -> T> Pool<T, F> {
     /// A cached object, or `None` instead of calling `create`.
     #[inline]
     pub fn try_take(&self) -> Option<T> {
-        self.tiers().try_take()
+        let mut slot = MaybeUninit::uninit();
+        if self.tiers().take_into(&mut slot) {
+            // SAFETY: `take_into` returned true, so it wrote `slot`.
+            Some(unsafe { slot.assume_init() })
+        } else {
+            None
+        }
     }
 
     /// Like [`try_take`](Pool::try_take), with a guard.
@@ -258,36 +271,58 @@ impl<T: Send + 'static, F: Fn() -> T> Pool<T, F> {
     ///
     /// The object need not have come from this pool.
     #[inline]
-    pub fn put(&self, mut value: T) {
-        if let Some(reset) = self.reset {
-            reset(&mut value);
-        }
-        if let Some(keep_if) = self.keep_if {
-            if !keep_if(&value) {
-                self.discard_value(value);
-                return;
-            }
-        }
-        self.tiers().put(value);
+    pub fn put(&self, value: T) {
+        let mut slot = ManuallyDrop::new(value);
+        // SAFETY: `slot` holds the object and is not used again.
+        unsafe { self.put_from(&mut slot, Home::NONE) }
     }
 
-    /// `put` for a guard: returns to the cache the object came from if the guard is dropped on
-    /// the thread that took it, skipping the lookup.
+    /// `put` for a guard: runs `reset` and `keep_if` in place, then returns the object to the
+    /// cache it came from if the guard is dropped on the thread that took it.
+    ///
+    /// # Safety
+    ///
+    /// `slot` holds an object, which this call takes over: the caller must not use or drop it
+    /// afterwards.
     #[inline]
-    pub(crate) fn put_home(&self, mut value: T, home: Option<Home<'_, T>>) {
-        if let Some(reset) = self.reset {
-            reset(&mut value);
-        }
-        if let Some(keep_if) = self.keep_if {
-            if !keep_if(&value) {
-                self.discard_value(value);
+    pub(crate) unsafe fn put_from(&self, slot: &mut ManuallyDrop<T>, home: Home<'_, T>) {
+        if self.reset.is_some() || self.keep_if.is_some() {
+            /// Drops the object if `reset` or `keep_if` panics, as `put` does by unwinding.
+            struct DropOnUnwind<T>(*mut ManuallyDrop<T>);
+            impl<T> Drop for DropOnUnwind<T> {
+                fn drop(&mut self) {
+                    // SAFETY: runs only while unwinding out of `reset` or `keep_if` below (the
+                    // guard is forgotten otherwise), when the pointer still points to the
+                    // caller's slot, which holds the object and is never used again.
+                    unsafe { ManuallyDrop::drop(&mut *self.0) }
+                }
+            }
+            // Every access below goes through `p`, so the guard's copy stays valid (Stacked
+            // Borrows) until it is forgotten.
+            let p: *mut ManuallyDrop<T> = slot;
+            let guard = DropOnUnwind(p);
+            if let Some(reset) = self.reset {
+                // SAFETY: `p` comes from `slot`, a live exclusive reference holding the object.
+                reset(unsafe { &mut *p });
+            }
+            let keep = match self.keep_if {
+                // SAFETY: as above.
+                Some(keep_if) => keep_if(unsafe { &*p }),
+                None => true,
+            };
+            std::mem::forget(guard);
+            // SAFETY: as above; no other pointer to the slot is used from here on.
+            let slot = unsafe { &mut *p };
+            if !keep {
+                // SAFETY: the object is in the slot and the caller gives the slot up.
+                self.discard_value(unsafe { ManuallyDrop::take(slot) });
                 return;
             }
+            // SAFETY: forwarded from the caller.
+            return unsafe { self.tiers().put_home_from(slot, home) };
         }
-        match home {
-            Some(h) => self.tiers().put_home(value, h),
-            None => self.tiers().put(value),
-        }
+        // SAFETY: forwarded from the caller.
+        unsafe { self.tiers().put_home_from(slot, home) }
     }
 
     /// Drops `value`, counting it as dropped by the pool.

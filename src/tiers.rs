@@ -11,7 +11,7 @@
 
 use crate::barrier;
 use crate::deque::Stealer;
-use crate::local::{Local, Source};
+use crate::local::{Found, Local};
 use crate::locals::Locals;
 use crate::registry::{self, Cycle};
 use crate::stats::Stats;
@@ -19,6 +19,7 @@ use crate::sync::{bump, AtomicBool, AtomicU64, Ordering};
 use crate::thread_id::{self, ThreadId};
 use crate::victim::VictimTier;
 use std::any::Any;
+use std::mem::{ManuallyDrop, MaybeUninit};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 
@@ -55,10 +56,20 @@ impl<T> Tiers<T> {
 /// Valid as long as the pool: caches live until the pool drops. It is used only on a thread whose
 /// raw index equals `thread`, and a thread's raw index changes only when the thread gives its
 /// index up at exit, so the cache is that thread's own.
+///
+/// `local` is `None` when the object was taken on a thread without a cache (exiting).
 #[derive(Debug)]
 pub(crate) struct Home<'a, T> {
-    local: &'a Local<T>,
+    local: Option<&'a Local<T>>,
     thread: usize,
+}
+
+impl<T> Home<'_, T> {
+    /// No home: the guard returns through the full lookup.
+    pub(crate) const NONE: Self = Home {
+        local: None,
+        thread: 0,
+    };
 }
 
 impl<T> Clone for Home<'_, T> {
@@ -68,6 +79,18 @@ impl<T> Clone for Home<'_, T> {
 }
 
 impl<T> Copy for Home<'_, T> {}
+
+/// Writes `value` into `out` if it is `Some`; returns whether it was.
+#[inline(always)]
+fn write_some<T>(out: &mut MaybeUninit<T>, value: Option<T>) -> bool {
+    match value {
+        Some(v) => {
+            out.write(v);
+            true
+        }
+        None => false,
+    }
+}
 
 /// Drops `value`; if its `Drop` panics, remembers the first panic and carries on.
 pub(crate) fn drop_caught<T>(value: T, panicked: &mut Option<Box<dyn Any + Send>>) {
@@ -126,43 +149,59 @@ impl<T: Send + 'static> Tiers<T> {
         Some((local, me))
     }
 
-    /// Like `try_take`, also returning the current thread's cache for the guard to return to.
+    /// A cached object written into `out` (returns whether one was found), and the current
+    /// thread's cache for a guard to return to.
     #[inline(always)]
-    pub(crate) fn try_take_home(&self) -> (Option<T>, Option<Home<'_, T>>) {
+    pub(crate) fn take_home_into(&self, out: &mut MaybeUninit<T>) -> (bool, Home<'_, T>) {
         if let Some((local, me)) = self.local() {
-            let home = Some(Home {
-                local,
+            let home = Home {
+                local: Some(local),
                 thread: thread_id::raw(),
-            });
-            if let Some(v) = local.pop_fast() {
-                return (Some(v), home);
+            };
+            if local.pop_fast_into(out) {
+                return (true, home);
             }
-            return (self.take_slow(local, me), home);
+            return (write_some(out, self.take_slow(local, me)), home);
         }
-        (self.take_cold(), None)
+        (write_some(out, self.take_cold()), Home::NONE)
     }
 
-    /// Returns `value` to `home` if this is still the thread that took it.
+    /// Moves the object in `slot` to `home` if this is still the thread that took it, or else
+    /// through the full lookup.
+    ///
+    /// # Safety
+    ///
+    /// `slot` holds an object, which this call takes over: the caller must not use or drop it
+    /// afterwards.
     #[inline(always)]
-    pub(crate) fn put_home(&self, value: T, home: Home<'_, T>) {
-        if thread_id::raw() != home.thread {
-            return self.put(value);
+    pub(crate) unsafe fn put_home_from(&self, slot: &mut ManuallyDrop<T>, home: Home<'_, T>) {
+        let local = match home.local {
+            Some(local) if thread_id::raw() == home.thread => Some(local),
+            _ => self.local().map(|(l, _)| l),
+        };
+        if let Some(local) = local {
+            if local.push_fast_from(slot) {
+                return;
+            }
+            // SAFETY: `push_fast_from` returned false, so the object is still in `slot`; the
+            // caller gives `slot` up.
+            drop(local.push_slow(unsafe { ManuallyDrop::take(slot) }));
+            return;
         }
-        if let Err(value) = home.local.push_fast(value) {
-            drop(home.local.push_slow(value));
-        }
+        // SAFETY: as above.
+        self.put_cold(unsafe { ManuallyDrop::take(slot) });
     }
 
-    /// A cached object, or `None` if every tier is empty.
+    /// A cached object written into `out`; returns whether one was found.
     #[inline(always)]
-    pub(crate) fn try_take(&self) -> Option<T> {
+    pub(crate) fn take_into(&self, out: &mut MaybeUninit<T>) -> bool {
         if let Some((local, me)) = self.local() {
-            if let Some(v) = local.pop_fast() {
-                return Some(v);
+            if local.pop_fast_into(out) {
+                return true;
             }
-            return self.take_slow(local, me);
+            return write_some(out, self.take_slow(local, me));
         }
-        self.take_cold()
+        write_some(out, self.take_cold())
     }
 
     #[cold]
@@ -181,10 +220,10 @@ impl<T: Send + 'static> Tiers<T> {
             for k in 1..n {
                 let id = (me.id + k) % n;
                 if let Some(full) = self.locals.at(id).and_then(Local::steal) {
-                    return Some((full, Source::Stolen));
+                    return Some(Found::Stolen(full));
                 }
             }
-            Some((self.victims.take(me.id)?, Source::Victim))
+            self.victims.take(me.id).map(Found::Victim)
         })
     }
 
@@ -202,9 +241,9 @@ impl<T: Send + 'static> Tiers<T> {
             }
         }
         if found.is_none() {
-            found = self.victims.take(0);
-            if found.is_some() {
+            if let Some(v) = self.victims.take(0) {
                 self.cold_victim_hits.fetch_add(1, Ordering::Relaxed);
+                return Some(v);
             }
         }
         let mut full = found?;
@@ -237,18 +276,6 @@ impl<T: Send + 'static> Tiers<T> {
         }
     }
 
-    /// Caches `value` in the current thread's tiers (or drops it if they are full).
-    #[inline(always)]
-    pub(crate) fn put(&self, value: T) {
-        if let Some((local, _)) = self.local() {
-            if let Err(value) = local.push_fast(value) {
-                drop(local.push_slow(value));
-            }
-            return;
-        }
-        self.put_cold(value)
-    }
-
     #[cold]
     fn put_cold(&self, value: T) {
         match self.local_or_install() {
@@ -269,7 +296,7 @@ impl<T: Send + 'static> Tiers<T> {
             misses: r(&self.cold_misses),
             steals: r(&self.cold_steals),
             victim_hits: r(&self.cold_victim_hits),
-            drops: r(&self.cold_drops),
+            drops: r(&self.cold_drops) + self.victims.late_drops(),
             ..Stats::default()
         };
         self.locals.for_each(|l| {
