@@ -207,7 +207,7 @@ impl<T: Send + 'static> Local<T> {
     }
 
     /// Owner only: `pop_fast_into` returning the object (for the models and unit tests).
-    #[cfg(test)]
+    #[cfg(all(test, reuse_pool_loom))]
     pub(crate) fn pop_fast(&self) -> Option<T> {
         let mut out = MaybeUninit::uninit();
         // SAFETY: `pop_fast_into` returned true, so it wrote `out`.
@@ -217,7 +217,7 @@ impl<T: Send + 'static> Local<T> {
 
     /// Owner only: `push_fast_from` taking the object (for the models and unit tests). `Err`
     /// gives it back for the slow path.
-    #[cfg(test)]
+    #[cfg(all(test, reuse_pool_loom))]
     pub(crate) fn push_fast(&self, value: T) -> Result<(), T> {
         let mut slot = ManuallyDrop::new(value);
         if self.push_fast_from(&mut slot) {
