@@ -1,1 +1,746 @@
-fn main(){}
+//! reuse-pool against the alternatives a user would pick instead, one criterion group per
+//! workload (Go's `BenchmarkPool`, `Overflow`, `Starvation`, `ExpensiveNew` from
+//! `src/sync/pool_test.go`, plus a producer/consumer pipeline, thread churn, the cost of a
+//! cleanup cycle and the memory given back).
+//!
+//! Every timing is **per-thread ns per object**: threads are started together with a `Barrier`,
+//! `iter_custom` returns the wall time from the first start to the last end (one thread's share
+//! when all run in parallel) divided by the objects each thread handled in one iteration. Go's
+//! `ns/op` for Overflow and Starvation (one op = 100 objects) is 100 times the figure here.
+//! `create` calls are counted and written with the gets to `target/reuse-pool-bench/results.tsv`;
+//! the memory measurement goes to `target/reuse-pool-bench/memory.tsv`.
+//!
+//! On a busy machine, `REUSE_POOL_BENCH_CLOCK=cpu` makes the workloads that never block report
+//! the mean of the threads' CPU time instead of wall time (see `common::Clock`).
+//!
+//! Ports of Go's benchmarks use objects instead of Go's `Put(1)`: a thread gets its objects
+//! (creating where every tier is empty) and returns them. In Starvation, Go's pool has no `New`,
+//! so 33 of its 100 `Get`s return nil; here the thread gets 100 (the 33 that its own cache
+//! cannot serve are stolen or created), returns 67 and drops 33, so that the pool is short of 33
+//! objects per thread per round, as in Go.
+//!
+//! ```text
+//! cargo bench --bench pool                      # everything (~10 minutes)
+//! cargo bench --bench pool -- get_put           # one group (criterion's filter)
+//! cargo bench --bench pool -- memory            # only the RSS measurement
+//! cargo run --release --example bench_report    # docs/BENCHMARKS.md and docs/benchmarks.svg
+//! ```
+
+mod common;
+
+use common::{
+    for_each_impl, out_dir, record, rss_bytes, run_threads, trim_system_allocator, Clock, Impl,
+    ReusePool, Row, Spec, Visit,
+};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, BenchmarkId, Criterion};
+use std::hint::black_box;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Bytes written into every buffer handed out.
+const LEN: usize = 64;
+/// Objects a thread holds at once in Overflow, Starvation and ExpensiveNew (Go's 100).
+const HOLD: usize = 100;
+/// Objects returned per round in Starvation: `100 - int(100 * 0.33)`.
+const STARVED: usize = HOLD - 33;
+/// get/put pairs per short-lived thread in Churn.
+const CHURN_OPS: u64 = 1000;
+/// Capacity of the pipeline's bounded channel.
+const PIPE_CAP: usize = 64;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Work {
+    /// Go's BenchmarkPool: get, write 64 bytes, put.
+    GetPut,
+    /// Go's BenchmarkPoolOverflow: get 100, then put 100.
+    Overflow,
+    /// Go's BenchmarkPoolStarvation: get 100, put back 67, drop 33.
+    Starvation,
+    /// Go's BenchmarkPoolExpensiveNew: Overflow's shape with a 1 µs `create`.
+    ExpensiveNew,
+    /// get on a producer, send through a bounded channel, put on a consumer.
+    Pipeline,
+    /// waves of threads, each doing 1,000 get/put and exiting.
+    Churn,
+}
+
+/// Runs `iters` iterations of `work` on `threads` threads; returns per-thread time per object.
+/// Adds the objects handed out (priming included) to `gets`.
+fn run<I: Impl>(work: Work, imp: &I, threads: usize, iters: u64, gets: &AtomicU64) -> Duration {
+    let prime = |_| {
+        // Untimed: registers the thread with the pool and caches one object, so the timed
+        // part measures the steady state.
+        let h = imp.get(LEN, 1);
+        imp.put(h);
+    };
+    let t = threads as u64;
+    // The pipeline blocks on its channel and churn's cost is thread creation: wall time only.
+    let clock = common::clock();
+    match work {
+        Work::GetPut => {
+            gets.fetch_add(t * (iters + 1), Ordering::Relaxed);
+            run_threads(threads, clock, prime, |_| {
+                for i in 0..iters {
+                    let h = imp.get(LEN, i as u8);
+                    black_box(&h);
+                    imp.put(h);
+                }
+            })
+        }
+        Work::Overflow | Work::ExpensiveNew => {
+            gets.fetch_add(t * (iters * HOLD as u64 + 1), Ordering::Relaxed);
+            run_threads(threads, clock, prime, |_| {
+                let mut hand = Vec::with_capacity(HOLD);
+                for _ in 0..iters {
+                    for k in 0..HOLD {
+                        hand.push(imp.get(LEN, k as u8));
+                    }
+                    black_box(&hand);
+                    for h in hand.drain(..) {
+                        imp.put(h);
+                    }
+                }
+            }) / HOLD as u32
+        }
+        Work::Starvation => {
+            gets.fetch_add(t * (iters * HOLD as u64 + 1), Ordering::Relaxed);
+            run_threads(threads, clock, prime, |_| {
+                let mut hand = Vec::with_capacity(HOLD);
+                for _ in 0..iters {
+                    for k in 0..HOLD {
+                        hand.push(imp.get(LEN, k as u8));
+                    }
+                    black_box(&hand);
+                    for _ in STARVED..HOLD {
+                        imp.discard(hand.pop().expect("held"));
+                    }
+                    for h in hand.drain(..) {
+                        imp.put(h);
+                    }
+                }
+            }) / HOLD as u32
+        }
+        Work::Pipeline => {
+            assert_eq!(threads, 2, "the pipeline is one producer and one consumer");
+            gets.fetch_add(iters, Ordering::Relaxed);
+            let (tx, rx) = crossbeam_channel::bounded::<I::H<'_>>(PIPE_CAP);
+            run_threads(
+                2,
+                Clock::Wall,
+                |_| {},
+                |t| {
+                    if t == 0 {
+                        for i in 0..iters {
+                            tx.send(imp.get(LEN, i as u8)).expect("consumer alive");
+                        }
+                    } else {
+                        for _ in 0..iters {
+                            let h = rx.recv().expect("producer alive");
+                            black_box(imp.peek(&h));
+                            imp.put(h);
+                        }
+                    }
+                },
+            )
+        }
+        Work::Churn => {
+            gets.fetch_add(iters * t * CHURN_OPS, Ordering::Relaxed);
+            let start = Instant::now();
+            for _ in 0..iters {
+                thread::scope(|s| {
+                    for _ in 0..threads {
+                        s.spawn(|| {
+                            for i in 0..CHURN_OPS {
+                                let h = imp.get(LEN, i as u8);
+                                black_box(&h);
+                                imp.put(h);
+                            }
+                        });
+                    }
+                });
+            }
+            start.elapsed() / CHURN_OPS as u32
+        }
+    }
+}
+
+/// One workload over every implementation.
+struct GroupRun<'g, 'c> {
+    g: &'g mut BenchmarkGroup<'c, WallTime>,
+    group: &'static str,
+    work: Work,
+    threads: &'static [usize],
+    spec: Spec,
+}
+
+impl GroupRun<'_, '_> {
+    fn bench<I: Impl>(&mut self, name: &str, extra_note: &str) {
+        for &t in self.threads {
+            if self.work == Work::Pipeline {
+                if let Some(why) = I::CROSS_THREAD {
+                    record(Row {
+                        group: self.group.into(),
+                        name: name.into(),
+                        threads: t.to_string(),
+                        creates: None,
+                        gets: 0,
+                        note: format!("n/a: {why}"),
+                    });
+                    continue;
+                }
+            }
+            let imp = I::new(&self.spec);
+            let gets = AtomicU64::new(0);
+            let (work, cycles0) = (self.work, reuse_pool::cycles());
+            let mut ran = false;
+            self.g.bench_function(BenchmarkId::new(name, t), |b| {
+                ran = true;
+                b.iter_custom(|iters| run(work, &imp, t, iters, &gets))
+            });
+            if !ran {
+                continue; // filtered out
+            }
+            let gets = gets.into_inner();
+            let creates = if I::EVERY_GET_CREATES {
+                gets
+            } else {
+                imp.creates()
+            };
+            let mut notes: Vec<String> = Vec::new();
+            if I::EVERY_GET_CREATES {
+                notes.push("no pool: every get allocates".into());
+            }
+            if work == Work::Starvation {
+                if let Some(why) = I::NO_DISCARD {
+                    notes.push(why.into());
+                }
+            }
+            if work == Work::Pipeline && !I::EVERY_GET_CREATES && creates * 2 > gets {
+                notes.push(
+                    "objects returned on the consumer are not handed back to the producer: \
+                     it creates instead (and the returned ones pile up)"
+                        .into(),
+                );
+            }
+            if let Some(n) = I::NOTE {
+                notes.push(n.into());
+            }
+            if !extra_note.is_empty() {
+                notes.push(format!(
+                    "{extra_note} ({} cycles ran)",
+                    reuse_pool::cycles() - cycles0
+                ));
+            }
+            drop(imp);
+            record(Row {
+                group: self.group.into(),
+                name: name.into(),
+                threads: t.to_string(),
+                creates: Some(creates),
+                gets,
+                note: notes.join("; "),
+            });
+        }
+    }
+}
+
+impl Visit for GroupRun<'_, '_> {
+    fn visit<I: Impl>(&mut self) {
+        self.bench::<I>(I::NAME, "");
+    }
+}
+
+fn workload(
+    c: &mut Criterion,
+    group: &'static str,
+    work: Work,
+    threads: &'static [usize],
+    spec: Spec,
+    extras: bool,
+) {
+    eprintln!("== {group} ==");
+    let mut g = c.benchmark_group(group);
+    let mut run = GroupRun {
+        g: &mut g,
+        group,
+        work,
+        threads,
+        spec,
+    };
+    for_each_impl(&mut run, extras);
+    if work == Work::ExpensiveNew {
+        // Go's ExpensiveNew exists to stress cleanup and re-creation (there, GC cycles): the
+        // same workload with the automatic driver on at a short period.
+        reuse_pool::set_cleanup_interval(Some(Duration::from_millis(10)));
+        run.bench::<ReusePool>(
+            "reuse-pool+driver-10ms",
+            "automatic cleanup every 10 ms during this benchmark",
+        );
+        reuse_pool::set_cleanup_interval(None);
+    }
+    if work == Work::Pipeline {
+        channel_only(&mut g);
+    }
+    g.finish();
+}
+
+/// The pipeline's baseline: the same channel carrying a `u64`, no objects at all.
+fn channel_only(g: &mut BenchmarkGroup<'_, WallTime>) {
+    let sent = AtomicU64::new(0);
+    let mut ran = false;
+    g.bench_function(BenchmarkId::new("channel-only", 2), |b| {
+        ran = true;
+        b.iter_custom(|iters| {
+            sent.fetch_add(iters, Ordering::Relaxed);
+            let (tx, rx) = crossbeam_channel::bounded::<u64>(PIPE_CAP);
+            run_threads(
+                2,
+                Clock::Wall,
+                |_| {},
+                |t| {
+                    if t == 0 {
+                        for i in 0..iters {
+                            tx.send(i).expect("consumer alive");
+                        }
+                    } else {
+                        for _ in 0..iters {
+                            black_box(rx.recv().expect("producer alive"));
+                        }
+                    }
+                },
+            )
+        })
+    });
+    if ran {
+        record(Row {
+            group: "pipeline".into(),
+            name: "channel-only".into(),
+            threads: "2".into(),
+            creates: None,
+            gets: sent.into_inner(),
+            note: "baseline: the bounded channel carrying a u64, no buffer".into(),
+        });
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// cleanup: the time of one cycle (Go's BenchmarkPoolSTW analogue).
+// ---------------------------------------------------------------------------------------------
+
+type BenchPool = reuse_pool::Pool<Vec<u8>, Box<dyn Fn() -> Vec<u8> + Send + Sync>>;
+
+/// `threads` parked threads that, on each round, fill their caches in `pools` pools with
+/// `objects` buffers each, so that the main thread can time one cleanup cycle.
+struct CleanupRig {
+    pools: Arc<Vec<BenchPool>>,
+    go: Arc<Barrier>,
+    taken: Arc<Barrier>,
+    cached: Arc<Barrier>,
+    stop: Arc<AtomicBool>,
+    workers: Vec<thread::JoinHandle<()>>,
+    rounds: u64,
+    /// Wall time of the take phases (every take served by the victim tier after round 1).
+    refill: Duration,
+}
+
+impl CleanupRig {
+    fn start(pools: usize, threads: usize, objects: usize) -> CleanupRig {
+        let pools: Arc<Vec<BenchPool>> = Arc::new(
+            (0..pools)
+                .map(|_| {
+                    let f: Box<dyn Fn() -> Vec<u8> + Send + Sync> =
+                        Box::new(|| Vec::with_capacity(4096));
+                    reuse_pool::Pool::from_fn(f)
+                })
+                .collect(),
+        );
+        let go = Arc::new(Barrier::new(threads + 1));
+        let taken = Arc::new(Barrier::new(threads + 1));
+        let cached = Arc::new(Barrier::new(threads + 1));
+        let stop = Arc::new(AtomicBool::new(false));
+        let workers = (0..threads)
+            .map(|_| {
+                let (pools, go, taken, cached, stop) = (
+                    pools.clone(),
+                    go.clone(),
+                    taken.clone(),
+                    cached.clone(),
+                    stop.clone(),
+                );
+                thread::spawn(move || {
+                    let mut hand = Vec::with_capacity(objects * pools.len());
+                    loop {
+                        go.wait();
+                        if stop.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        // Phase 1, all threads: take. Nothing is cached by anyone, so these
+                        // drain the victim tier the last cycle filled (creates on round 1).
+                        for (i, p) in pools.iter().enumerate() {
+                            for _ in 0..objects {
+                                hand.push((i, p.take()));
+                            }
+                        }
+                        taken.wait();
+                        // Phase 2: return, filling this thread's cache; the victim tier is empty.
+                        for (i, v) in hand.drain(..) {
+                            pools[i].put(v);
+                        }
+                        cached.wait();
+                    }
+                })
+            })
+            .collect();
+        reuse_pool::cleanup();
+        reuse_pool::cleanup();
+        CleanupRig {
+            pools,
+            go,
+            taken,
+            cached,
+            stop,
+            workers,
+            rounds: 0,
+            refill: Duration::ZERO,
+        }
+    }
+
+    /// `iters` rounds of: fill every cache (untimed), run one cleanup cycle (timed).
+    fn run(&mut self, iters: u64) -> Duration {
+        let mut total = Duration::ZERO;
+        for _ in 0..iters {
+            let t_go = Instant::now();
+            self.go.wait();
+            self.taken.wait();
+            self.refill += t_go.elapsed();
+            self.cached.wait();
+            total += match common::clock() {
+                Clock::Wall => {
+                    let t0 = Instant::now();
+                    reuse_pool::cleanup();
+                    t0.elapsed()
+                }
+                Clock::Cpu => {
+                    let c0 = common::thread_cpu_time();
+                    reuse_pool::cleanup();
+                    common::thread_cpu_time() - c0
+                }
+            };
+        }
+        self.rounds += iters;
+        total
+    }
+
+    fn stop(self) -> (u64, Duration, reuse_pool::Stats) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.go.wait();
+        for w in self.workers {
+            w.join().expect("cleanup worker panicked");
+        }
+        let mut sum = reuse_pool::Stats::default();
+        for p in self.pools.iter() {
+            let s = p.stats();
+            sum.hits += s.hits;
+            sum.misses += s.misses;
+            sum.steals += s.steals;
+            sum.victim_hits += s.victim_hits;
+            sum.puts += s.puts;
+            sum.drops += s.drops;
+        }
+        (self.rounds, self.refill, sum)
+    }
+}
+
+fn cleanup_group(c: &mut Criterion) {
+    eprintln!("== cleanup ==");
+    // (pools, threads, objects cached per thread per pool)
+    const CASES: &[(usize, usize, usize)] = &[
+        (1, 1, 128),
+        (1, 8, 128),
+        (1, 64, 1),
+        (1, 64, 16),
+        (1, 64, 128),
+        (8, 64, 16),
+    ];
+    let mut g = c.benchmark_group("cleanup");
+    // Every timed cycle needs an untimed refill of all caches that costs more than the cycle
+    // itself, so this group measures for a shorter time.
+    g.sample_size(10)
+        .warm_up_time(Duration::from_millis(100))
+        .measurement_time(Duration::from_millis(400));
+    for &(pools, threads, objects) in CASES {
+        let name = format!("reuse-pool pools={pools} objects={objects}");
+        let mut rig = None;
+        g.bench_function(BenchmarkId::new(&name, threads), |b| {
+            let rig = rig.get_or_insert_with(|| CleanupRig::start(pools, threads, objects));
+            b.iter_custom(|iters| rig.run(iters))
+        });
+        let Some(rig) = rig else { continue };
+        let (rounds, refill, s) = rig.stop();
+        let cached = pools * threads * objects;
+        let per_take = refill.as_nanos() as f64 / (rounds.max(1) as f64 * cached as f64);
+        record(Row {
+            group: "cleanup".into(),
+            name,
+            threads: threads.to_string(),
+            creates: Some(s.misses),
+            gets: s.gets(),
+            note: format!(
+                "{cached} objects cached before each timed cycle ({rounds} cycles timed); \
+                 refills: {} victim hits, {} steals, {} creates, refill phase {per_take:.0} ns \
+                 wall per object (waking {threads} threads included)",
+                s.victim_hits, s.steals, s.misses
+            ),
+        });
+    }
+    g.finish();
+    record(Row {
+        group: "cleanup".into(),
+        name: "other implementations".into(),
+        threads: "-".into(),
+        creates: None,
+        gets: 0,
+        note:
+            "n/a: no alternative has a cleanup cycle; they keep idle objects forever (see memory)"
+                .into(),
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// memory: RSS with 100 MiB of idle buffers, and after two cleanup cycles.
+// ---------------------------------------------------------------------------------------------
+
+const MEM_THREADS: usize = 16;
+const MEM_PER_THREAD: usize = 100;
+const MEM_CAP: usize = 64 << 10; // 16 threads x 100 buffers x 64 KiB = 100 MiB
+
+struct MemoryRun;
+
+impl Visit for MemoryRun {
+    fn visit<I: Impl>(&mut self) {
+        memory_of::<I>();
+    }
+}
+
+fn mib(b: u64) -> String {
+    format!("{:.1}", b as f64 / (1024.0 * 1024.0))
+}
+
+fn memory_of<I: Impl>() {
+    let spec = Spec {
+        cap: MEM_CAP,
+        create_cost: Duration::ZERO,
+        bound: 4096,
+    };
+    reuse_pool::cleanup();
+    reuse_pool::cleanup();
+    let trimmed = trim_system_allocator();
+    let start = rss_bytes();
+    let imp = I::new(&spec);
+    let held = Barrier::new(MEM_THREADS);
+    let filled = Barrier::new(MEM_THREADS + 1);
+    let release = Barrier::new(MEM_THREADS + 1);
+    let mut m = [0u64; 4];
+    let mut drops = [None; 3];
+    thread::scope(|s| {
+        for _ in 0..MEM_THREADS {
+            s.spawn(|| {
+                // Touch every byte, so the buffers are resident; all threads hold theirs at
+                // once, so that shared pools end up with 1,600 distinct buffers.
+                let hand: Vec<_> = (0..MEM_PER_THREAD)
+                    .map(|k| imp.get(MEM_CAP, k as u8 | 1))
+                    .collect();
+                held.wait();
+                for h in hand {
+                    imp.put(h);
+                }
+                filled.wait();
+                release.wait(); // idle, alive, until measured
+            });
+        }
+        filled.wait();
+        m[0] = rss_bytes();
+        drops[0] = imp.stats().map(|s| s.drops);
+        reuse_pool::cleanup();
+        m[1] = rss_bytes();
+        drops[1] = imp.stats().map(|s| s.drops);
+        reuse_pool::cleanup();
+        m[2] = rss_bytes();
+        drops[2] = imp.stats().map(|s| s.drops);
+        trim_system_allocator();
+        m[3] = rss_bytes();
+        release.wait();
+    });
+    drop(imp);
+    trim_system_allocator();
+    let end = rss_bytes();
+    let note = if I::EVERY_GET_CREATES {
+        "no pool: buffers freed on return; what stays is the allocator's".to_string()
+    } else if let [Some(d0), Some(d1), Some(d2)] = drops {
+        format!(
+            "cycle 1 moves idle caches to the victim tier, cycle 2 drops them: the pool dropped \
+             {} then {} of {} buffers; RSS left after cycle 2 is glibc's free memory \
+             (see + malloc_trim)",
+            d1 - d0,
+            d2 - d1,
+            MEM_THREADS * MEM_PER_THREAD
+        )
+    } else {
+        "no cleanup: idle objects stay until the pool (or thread) drops".to_string()
+    };
+    eprintln!(
+        "  memory/{}: start {} MiB, filled {}, after cycle 1 {}, after cycle 2 {}, \
+         after malloc_trim {}, after drop {}",
+        I::NAME,
+        mib(start),
+        mib(m[0]),
+        mib(m[1]),
+        mib(m[2]),
+        mib(m[3]),
+        mib(end)
+    );
+    let line = [
+        I::NAME.to_string(),
+        mib(start),
+        mib(m[0]),
+        mib(m[1]),
+        mib(m[2]),
+        if trimmed { mib(m[3]) } else { String::new() },
+        mib(end),
+        note,
+    ]
+    .join("\t");
+    common::merge_line(
+        "memory.tsv",
+        "impl\tstart_mib\tfilled_mib\tcycle1_mib\tcycle2_mib\tcycle2_trimmed_mib\tdropped_mib\tnote",
+        1,
+        line,
+    );
+}
+
+fn memory() {
+    eprintln!(
+        "== memory: {MEM_THREADS} idle threads x {MEM_PER_THREAD} buffers x {} KiB ==",
+        MEM_CAP >> 10
+    );
+    for_each_impl(&mut MemoryRun, false);
+    eprintln!("  written to {}", out_dir().join("memory.tsv").display());
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/// Whether a group is selected by the command line's filter (criterion's first positional
+/// argument). Used only for `memory`, which is not a criterion benchmark.
+fn selected(group: &str) -> bool {
+    const WITH_VALUE: &[&str] = &[
+        "-c",
+        "--color",
+        "-s",
+        "--save-baseline",
+        "-b",
+        "--baseline",
+        "--baseline-lenient",
+        "--load-baseline",
+        "--sample-size",
+        "--warm-up-time",
+        "--measurement-time",
+        "--nresamples",
+        "--noise-threshold",
+        "--confidence-level",
+        "--significance-level",
+        "--profile-time",
+        "--output-format",
+        "--plotting-backend",
+        "--format",
+    ];
+    let mut args = std::env::args().skip(1);
+    let mut filter = None;
+    while let Some(a) = args.next() {
+        if a == "--list" {
+            return false;
+        }
+        if WITH_VALUE.contains(&a.as_str()) {
+            args.next();
+        } else if !a.starts_with('-') && filter.is_none() {
+            filter = Some(a);
+        }
+    }
+    match filter {
+        None => true,
+        Some(f) => group.contains(f.as_str()) || f.contains(group),
+    }
+}
+
+/// Records when the run started and ended, its arguments and the load, for the report.
+fn write_run_info(phase: &str) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default();
+    let header = "key\tvalue";
+    if phase == "started" {
+        // Before anything is written: a `--test` or `--list` run must not replace a real run's
+        // files.
+        common::set_dry_run(std::env::args().any(|a| a == "--test" || a == "--list"));
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        if !std::env::args().any(|a| a == "--test" || a == "--list") {
+            let _ = std::fs::remove_file(out_dir().join("run.tsv"));
+        }
+        common::merge_line("run.tsv", header, 1, format!("started\t{now}"));
+        common::merge_line("run.tsv", header, 1, format!("args\t{}", args.join(" ")));
+        common::merge_line("run.tsv", header, 1, format!("loadavg_start\t{load}"));
+        let clock = match common::clock() {
+            Clock::Wall => "wall",
+            Clock::Cpu => "cpu",
+        };
+        common::merge_line("run.tsv", header, 1, format!("clock\t{clock}"));
+    } else {
+        common::merge_line("run.tsv", header, 1, format!("finished\t{now}"));
+        common::merge_line("run.tsv", header, 1, format!("loadavg_end\t{load}"));
+    }
+}
+
+fn main() {
+    // No automatic cycles while timing; groups that need cycles run them explicitly.
+    reuse_pool::set_cleanup_interval(None);
+    let mut c = Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_millis(1500))
+        .sample_size(20)
+        .configure_from_args();
+
+    let expensive = Spec {
+        create_cost: Duration::from_micros(1),
+        ..Spec::DEFAULT
+    };
+    let d = Spec::DEFAULT;
+    write_run_info("started");
+    workload(&mut c, "get_put", Work::GetPut, &[1, 2], d, true);
+    workload(&mut c, "overflow", Work::Overflow, &[1, 2], d, false);
+    workload(&mut c, "starvation", Work::Starvation, &[1, 2], d, false);
+    workload(
+        &mut c,
+        "expensive_new",
+        Work::ExpensiveNew,
+        &[1, 2],
+        expensive,
+        false,
+    );
+    workload(&mut c, "pipeline", Work::Pipeline, &[2], d, true);
+    workload(&mut c, "churn", Work::Churn, &[2], d, false);
+    cleanup_group(&mut c);
+    if selected("memory") {
+        memory();
+    }
+    c.final_summary();
+    write_run_info("finished");
+    eprintln!(
+        "results: {}; report: cargo run --release --example bench_report",
+        out_dir().join("results.tsv").display()
+    );
+}

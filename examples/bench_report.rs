@@ -1,0 +1,790 @@
+//! Writes `docs/BENCHMARKS.md` and `docs/benchmarks.svg` from the last `cargo bench --bench pool`.
+//!
+//! ```text
+//! cargo bench --bench pool
+//! cargo run --release --example bench_report
+//! ```
+//!
+//! Reads criterion's `target/criterion/<group>/<impl>/<threads>/new/{benchmark,estimates}.json`
+//! (the median point estimate) and the bench's own `target/reuse-pool-bench/results.tsv`
+//! (creates and gets per benchmark, notes), `memory.tsv` and `run.tsv`. `$CARGO_TARGET_DIR` is
+//! honoured. No dependencies: the few JSON fields needed are picked out by hand, so while the
+//! library does not build, `rustc --edition 2021 -O examples/bench_report.rs -o /tmp/bench_report
+//! && /tmp/bench_report` (run from the repository root) does the same.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A workload: its criterion group, what one "op" is, and what its ratios are measured against.
+struct Group {
+    id: &'static str,
+    title: &'static str,
+    unit: &'static str,
+    floor: Option<&'static str>,
+}
+
+const GROUPS: &[Group] = &[
+    Group {
+        id: "get_put",
+        title: "get_put — Go's BenchmarkPool",
+        unit: "per-thread ns per get + write 64 bytes + put (Vec<u8>, capacity 4096)",
+        floor: Some("tls-floor"),
+    },
+    Group {
+        id: "overflow",
+        title: "overflow — Go's BenchmarkPoolOverflow",
+        unit: "per-thread ns per object; a round is 100 gets then 100 puts (Go's ns/op = 100 × this)",
+        floor: Some("tls-floor"),
+    },
+    Group {
+        id: "starvation",
+        title: "starvation — Go's BenchmarkPoolStarvation",
+        unit: "per-thread ns per get; a round is 100 gets, 67 puts, 33 dropped, so at least 0.33 creates/get unless stolen (Go's ns/op = 100 × this)",
+        floor: Some("tls-floor"),
+    },
+    Group {
+        id: "expensive_new",
+        title: "expensive_new — Go's BenchmarkPoolExpensiveNew",
+        unit: "per-thread ns per object; overflow's rounds with a create that spins 1 µs",
+        floor: Some("tls-floor"),
+    },
+    Group {
+        id: "pipeline",
+        title: "pipeline — get on a producer, bounded crossbeam channel (64), put on a consumer",
+        unit: "ns per object through the pipe (1 producer + 1 consumer thread)",
+        floor: Some("channel-only"),
+    },
+    Group {
+        id: "churn",
+        title: "churn — waves of 2 short-lived threads, 1,000 get/put each",
+        unit: "per-thread ns per get/put, thread spawn and exit amortised over the 1,000",
+        floor: Some("tls-floor"),
+    },
+    Group {
+        id: "cleanup",
+        title: "cleanup — one cleanup cycle with every thread's cache full (Go's BenchmarkPoolSTW)",
+        unit: "ns per reuse_pool::cleanup() call that moves all caches to an empty victim tier",
+        floor: None,
+    },
+];
+
+const OURS: &str = "reuse-pool";
+
+struct Row {
+    group: String,
+    name: String,
+    threads: String,
+    creates_per_get: Option<f64>,
+    note: String,
+}
+
+#[derive(Clone, Copy)]
+struct Est {
+    median: f64,
+    lo: f64,
+    hi: f64,
+}
+
+fn main() {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("target"));
+    let bench_dir = target.join("reuse-pool-bench");
+    let rows = read_results(&bench_dir.join("results.tsv"));
+    if rows.is_empty() {
+        eprintln!(
+            "no {}: run `cargo bench --bench pool` first",
+            bench_dir.join("results.tsv").display()
+        );
+        std::process::exit(1);
+    }
+    let est = read_criterion(&target.join("criterion"));
+    let memory = read_tsv(&bench_dir.join("memory.tsv"));
+    let run = read_tsv(&bench_dir.join("run.tsv"));
+
+    let md = markdown(&rows, &est, &memory, &run);
+    let svg = svg(&rows, &est);
+    fs::create_dir_all("docs").expect("create docs/");
+    fs::write("docs/BENCHMARKS.md", md).expect("write docs/BENCHMARKS.md");
+    fs::write("docs/benchmarks.svg", svg).expect("write docs/benchmarks.svg");
+    eprintln!("wrote docs/BENCHMARKS.md and docs/benchmarks.svg");
+}
+
+// ---- input -----------------------------------------------------------------------------------
+
+fn read_tsv(path: &Path) -> Vec<Vec<String>> {
+    let text = fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .skip(1)
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.split('\t').map(String::from).collect())
+        .collect()
+}
+
+fn read_results(path: &Path) -> Vec<Row> {
+    read_tsv(path)
+        .into_iter()
+        .filter(|f| f.len() >= 7)
+        .map(|f| Row {
+            group: f[0].clone(),
+            name: f[1].clone(),
+            threads: f[2].clone(),
+            creates_per_get: f[5].parse().ok(),
+            note: f[6].clone(),
+        })
+        .collect()
+}
+
+/// (group, function, value) -> median estimate, from every `new/benchmark.json` below `root`.
+fn read_criterion(root: &Path) -> HashMap<(String, String, String), Est> {
+    let mut out = HashMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.file_name().is_some_and(|n| n == "benchmark.json")
+                && dir.file_name().is_some_and(|n| n == "new")
+            {
+                let (Ok(b), Ok(e)) = (
+                    fs::read_to_string(&p),
+                    fs::read_to_string(dir.join("estimates.json")),
+                ) else {
+                    continue;
+                };
+                let (Some(g), Some(f)) = (json_str(&b, "group_id"), json_str(&b, "function_id"))
+                else {
+                    continue;
+                };
+                let v = json_str(&b, "value_str").unwrap_or_default();
+                if let Some(est) = median(&e) {
+                    out.insert((g, f, v), est);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The string value of `"key":"..."` in `json` (no nesting needed here).
+fn json_str(json: &str, key: &str) -> Option<String> {
+    let k = format!("\"{key}\":");
+    let rest = json[json.find(&k)? + k.len()..].trim_start();
+    let rest = rest.strip_prefix('"')?;
+    let mut s = String::new();
+    let mut chars = rest.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => return Some(s),
+            '\\' => match chars.next()? {
+                'n' => s.push('\n'),
+                't' => s.push('\t'),
+                'u' => {
+                    let hex: String = chars.by_ref().take(4).collect();
+                    s.push(char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?);
+                }
+                other => s.push(other),
+            },
+            c => s.push(c),
+        }
+    }
+    None
+}
+
+fn json_num(json: &str, key: &str) -> Option<f64> {
+    let k = format!("\"{key}\":");
+    let rest = json[json.find(&k)? + k.len()..].trim_start();
+    let end = rest
+        .find(|c: char| !(c.is_ascii_digit() || "+-.eE".contains(c)))
+        .unwrap_or(rest.len());
+    rest[..end].parse().ok()
+}
+
+fn median(estimates: &str) -> Option<Est> {
+    let m = &estimates[estimates.find("\"median\"")?..];
+    Some(Est {
+        median: json_num(m, "point_estimate")?,
+        lo: json_num(m, "lower_bound")?,
+        hi: json_num(m, "upper_bound")?,
+    })
+}
+
+// ---- machine ---------------------------------------------------------------------------------
+
+fn machine() -> Vec<(String, String)> {
+    let cpuinfo = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split(':').nth(1))
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|| "unknown".into());
+    let nproc = std::thread::available_parallelism()
+        .map(|n| n.get().to_string())
+        .unwrap_or_else(|_| "?".into());
+    let kernel = fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| std::env::consts::OS.into());
+    let mem = fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find(|l| l.starts_with("MemTotal"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|k| k.parse::<u64>().ok())
+        })
+        .map(|kib| format!("{:.1} GiB", kib as f64 / (1024.0 * 1024.0)))
+        .unwrap_or_else(|| "?".into());
+    let cmd = |c: &str, args: &[&str]| {
+        Command::new(c)
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_else(|| "?".into())
+    };
+    let mut commit = cmd("git", &["rev-parse", "--short", "HEAD"]);
+    if !cmd("git", &["status", "--porcelain", "--untracked-files=no"]).is_empty() {
+        commit.push_str(" (with uncommitted changes)");
+    }
+    vec![
+        ("CPU".into(), model),
+        ("nproc".into(), nproc),
+        ("memory".into(), mem),
+        ("kernel".into(), kernel),
+        ("rustc".into(), cmd("rustc", &["-V"])),
+        ("commit".into(), commit),
+    ]
+}
+
+/// `YYYY-MM-DD HH:MM UTC` for Unix seconds (Howard Hinnant's civil-from-days).
+fn utc(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
+        rem / 3600,
+        (rem % 3600) / 60
+    )
+}
+
+// ---- markdown --------------------------------------------------------------------------------
+
+fn fmt_ns(ns: f64) -> String {
+    if ns >= 1e6 {
+        format!("{:.2} ms", ns / 1e6)
+    } else if ns >= 1e3 {
+        format!("{:.2} µs", ns / 1e3)
+    } else if ns >= 100.0 {
+        format!("{ns:.0} ns")
+    } else {
+        format!("{ns:.1} ns")
+    }
+}
+
+fn fmt_ratio(r: Option<f64>) -> String {
+    match r {
+        Some(r) if r >= 100.0 => format!("{r:.0}×"),
+        Some(r) if r >= 10.0 => format!("{r:.1}×"),
+        Some(r) => format!("{r:.2}×"),
+        None => "—".into(),
+    }
+}
+
+fn fmt_cpg(c: Option<f64>) -> String {
+    match c {
+        None => "—".into(),
+        Some(0.0) => "0".into(),
+        Some(c) if c >= 0.1 => format!("{c:.2}"),
+        Some(c) if c >= 0.001 => format!("{c:.4}"),
+        Some(c) => format!("{c:.1e}"),
+    }
+}
+
+struct Table<'a> {
+    est: &'a HashMap<(String, String, String), Est>,
+}
+
+impl Table<'_> {
+    fn get(&self, group: &str, name: &str, threads: &str) -> Option<Est> {
+        self.est
+            .get(&(group.into(), name.into(), threads.into()))
+            .copied()
+    }
+    fn ratio(&self, g: &Group, r: &Row, to: Option<&str>) -> Option<f64> {
+        let me = self.get(g.id, &r.name, &r.threads)?;
+        let base = self.get(g.id, to?, &r.threads)?;
+        Some(me.median / base.median)
+    }
+}
+
+fn is_peer(g: &Group, name: &str) -> bool {
+    !name.starts_with(OURS) && Some(name) != g.floor && name != "channel-only"
+}
+
+fn markdown(
+    rows: &[Row],
+    est: &HashMap<(String, String, String), Est>,
+    memory: &[Vec<String>],
+    run: &[Vec<String>],
+) -> String {
+    let t = Table { est };
+    let mut md = String::new();
+    let _ = writeln!(md, "# Benchmarks\n");
+    let _ = writeln!(
+        md,
+        "Generated by `examples/bench_report.rs` from the criterion output of `benches/pool.rs`. \
+         Ratios come from one run of the suite on one machine; on a shared or small machine they \
+         are noisy, so read them as rough factors, not as precise figures.\n"
+    );
+    let _ = writeln!(md, "## Machine and command\n");
+    let _ = writeln!(md, "| | |\n|---|---|");
+    for (k, v) in machine() {
+        let _ = writeln!(md, "| {k} | {v} |");
+    }
+    let kv: HashMap<&str, &str> = run
+        .iter()
+        .filter(|f| f.len() >= 2)
+        .map(|f| (f[0].as_str(), f[1].as_str()))
+        .collect();
+    if let Some(s) = kv.get("started").and_then(|s| s.parse().ok()) {
+        let _ = writeln!(md, "| last bench run | {} |", utc(s));
+    }
+    if let Some(a) = kv.get("args") {
+        let _ = writeln!(md, "| its arguments | `{}` |", a);
+    }
+    let cpu_clock = kv.get("clock") == Some(&"cpu");
+    if kv.contains_key("clock") {
+        let _ = writeln!(
+            md,
+            "| clock | {} |",
+            if cpu_clock {
+                "`REUSE_POOL_BENCH_CLOCK=cpu`: per-thread CPU time (pipeline and churn: wall)"
+            } else {
+                "wall"
+            }
+        );
+    }
+    for k in ["loadavg_start", "loadavg_end"] {
+        if let Some(l) = kv.get(k) {
+            let _ = writeln!(md, "| {} | {l} |", k.replace('_', " at "));
+        }
+    }
+    let _ = writeln!(
+        md,
+        "\nReproduce (all groups take about 10 minutes; a group name as filter runs one):\n\n\
+         ```sh\n{}cargo bench --bench pool\ncargo run --release --example bench_report\n```\n",
+        if cpu_clock {
+            "REUSE_POOL_BENCH_CLOCK=cpu "
+        } else {
+            ""
+        }
+    );
+    if cpu_clock {
+        let _ = writeln!(
+            md,
+            "This run used `REUSE_POOL_BENCH_CLOCK=cpu`: the workloads that never block report \
+             the mean of the threads' own CPU time (`CLOCK_THREAD_CPUTIME_ID`) instead of wall \
+             time, which keeps time spent descheduled on a busy machine out of the figures (and \
+             also time spent asleep on a contended lock: it flatters `mutex-vec` and \
+             `object-pool` at 2 threads). The pipeline and churn always use wall time.\n"
+        );
+    }
+    let _ = writeln!(
+        md,
+        "Threads start together on a `Barrier`; each benchmark returns the wall time from the \
+         first thread's start to the last one's end divided by the objects one thread handled, \
+         i.e. **per-thread ns per object** (lower is better). `× floor` divides by the hand-rolled \
+         `thread_local!` `RefCell<Vec<Vec<u8>>>` free list at the same thread count (in the \
+         pipeline: by the channel alone); `× reuse-pool` divides by reuse-pool. `creates/get` \
+         counts `create` calls over the whole benchmark, warm-up included. Medians of criterion's \
+         samples, with their 95% confidence interval.\n"
+    );
+    let _ = writeln!(md, "Implementations:\n");
+    for (n, d) in IMPLS {
+        let _ = writeln!(md, "- `{n}`: {d}");
+    }
+    let _ = writeln!(md);
+
+    let _ = writeln!(md, "## Targets\n");
+    for line in targets(&t, rows, memory) {
+        let _ = writeln!(md, "- {line}");
+    }
+    let _ = writeln!(md, "\n![ratios](benchmarks.svg)\n");
+
+    for g in GROUPS {
+        let rs: Vec<&Row> = rows.iter().filter(|r| r.group == g.id).collect();
+        if rs.is_empty() {
+            continue;
+        }
+        let _ = writeln!(md, "## {}\n\n{}.\n", g.title, g.unit);
+        let _ = writeln!(
+            md,
+            "| impl | threads | median | 95% CI | × floor | × reuse-pool | creates/get | notes |\n\
+             |---|---:|---:|---:|---:|---:|---:|---|"
+        );
+        for r in rs {
+            let e = t.get(g.id, &r.name, &r.threads);
+            let name = if r.name.starts_with(OURS) {
+                format!("**{}**", r.name)
+            } else {
+                r.name.clone()
+            };
+            let (med, ci) = match e {
+                Some(e) => (
+                    fmt_ns(e.median),
+                    format!("{}–{}", fmt_ns(e.lo), fmt_ns(e.hi)),
+                ),
+                None if r.note.starts_with("n/a") => ("n/a".into(), String::new()),
+                None => ("not run".into(), String::new()),
+            };
+            let _ = writeln!(
+                md,
+                "| {name} | {} | {med} | {ci} | {} | {} | {} | {} |",
+                r.threads,
+                fmt_ratio(t.ratio(g, r, g.floor)),
+                fmt_ratio(t.ratio(g, r, Some(OURS)).filter(|_| g.floor.is_some())),
+                fmt_cpg(r.creates_per_get),
+                r.note.replace('|', "\\|"),
+            );
+        }
+        let _ = writeln!(md);
+    }
+
+    if !memory.is_empty() {
+        let _ = writeln!(
+            md,
+            "## memory — RSS with 100 MiB of idle buffers, then after two cleanup cycles\n\n\
+             16 threads each get 100 buffers of 64 KiB at once (every byte written), return them \
+             and stay alive and idle; then `reuse_pool::cleanup()` runs twice. RSS from \
+             `/proc/self/statm`, as MiB above the RSS before the pool was created. \
+             \"+ malloc_trim\" also asks glibc to give its free memory back; the mimalloc and \
+             jemalloc rows keep freed pages for their own decay periods.\n"
+        );
+        let _ = writeln!(
+            md,
+            "| impl | start | idle (filled) | after cycle 1 | after cycle 2 | + malloc_trim | notes |\n\
+             |---|---:|---:|---:|---:|---:|---|"
+        );
+        for f in memory.iter().filter(|f| f.len() >= 8) {
+            let start: f64 = f[1].parse().unwrap_or(0.0);
+            let d = |s: &str| {
+                s.parse::<f64>()
+                    .map(|v| format!("{:+.1}", v - start))
+                    .unwrap_or_else(|_| "—".into())
+            };
+            let name = if f[0].starts_with(OURS) {
+                format!("**{}**", f[0])
+            } else {
+                f[0].clone()
+            };
+            let _ = writeln!(
+                md,
+                "| {name} | {} MiB | {} | {} | {} | {} | {} |",
+                f[1],
+                d(&f[2]),
+                d(&f[3]),
+                d(&f[4]),
+                d(&f[5]),
+                f[7]
+            );
+        }
+        let _ = writeln!(md);
+    }
+    md
+}
+
+const IMPLS: &[(&str, &str)] = &[
+    ("reuse-pool", "this crate, `Pool::take` / `Pool::put`"),
+    ("reuse-pool-guard", "this crate, `Pool::get` guard returned on drop"),
+    ("tls-floor", "hand-rolled `thread_local!` `RefCell<Vec<Vec<u8>>>` free list: the floor (per-thread only, unbounded, never shrinks)"),
+    ("ThreadLocal-list", "`thread_local::ThreadLocal<RefCell<Vec<Vec<u8>>>>` free list, unpadded"),
+    ("mutex-vec", "`std::sync::Mutex<Vec<Vec<u8>>>`"),
+    ("arrayqueue", "`crossbeam_queue::ArrayQueue<Vec<u8>>` of 4096 slots"),
+    ("object-pool", "`object_pool::Pool` 0.6 (`pull` with a fallback)"),
+    ("lockfree-linear", "`lockfree_object_pool::LinearObjectPool` 0.1"),
+    ("lockfree-spinlock", "`lockfree_object_pool::SpinLockObjectPool` 0.1"),
+    ("opool", "`opool::Pool` 0.2 (an `ArrayQueue` of 4096)"),
+    ("sharded-slab", "`sharded_slab::Pool<Vec<u8>>` 0.1 (`create` / `clear(key)`)"),
+    ("regex-automata", "`regex_automata::util::pool::Pool` 0.4"),
+    ("alloc-system", "no pool: glibc malloc/free through `GlobalAlloc` for `System`"),
+    ("alloc-mimalloc", "no pool: `GlobalAlloc` of `mimalloc::MiMalloc` called directly"),
+    ("alloc-jemalloc", "no pool: `GlobalAlloc` of `tikv_jemallocator::Jemalloc` called directly"),
+];
+
+/// The goals from the issue, each as met / missed with the numbers behind it.
+fn targets(t: &Table<'_>, rows: &[Row], memory: &[Vec<String>]) -> Vec<String> {
+    let mut out = Vec::new();
+    let group = |id: &str| GROUPS.iter().find(|g| g.id == id).expect("group");
+    let verdict = |ok: Option<bool>| match ok {
+        Some(true) => "**met**",
+        Some(false) => "**missed**",
+        None => "not measured",
+    };
+    // The fastest peer at `threads` in `g`: (name, median ns).
+    let fastest_peer = |g: &Group, threads: &str| {
+        rows.iter()
+            .filter(|r| r.group == g.id && r.threads == threads && is_peer(g, &r.name))
+            .filter_map(|r| {
+                t.get(g.id, &r.name, threads)
+                    .map(|e| (r.name.clone(), e.median))
+            })
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+    };
+    let ours = |g: &Group, threads: &str| t.get(g.id, OURS, threads).map(|e| e.median);
+    let floor = |g: &Group, threads: &str| t.get(g.id, g.floor?, threads).map(|e| e.median);
+    let cpg = |g: &Group, threads: &str| {
+        rows.iter()
+            .find(|r| r.group == g.id && r.name == OURS && r.threads == threads)
+            .and_then(|r| r.creates_per_get)
+    };
+
+    let g = group("get_put");
+    for th in ["1", "2"] {
+        let (o, f, p) = (ours(g, th), floor(g, th), fastest_peer(g, th));
+        let ok = o.zip(f).map(|(o, f)| o <= 1.3 * f);
+        let ok_peer = o.zip(p.as_ref()).map(|(o, p)| o <= p.1);
+        out.push(format!(
+            "get_put, {th} thread(s): ≤ 1.3× floor: {} ({} vs floor {}, {}); no slower than any peer: {} (fastest peer {})",
+            verdict(ok),
+            o.map_or("—".into(), fmt_ns),
+            f.map_or("—".into(), fmt_ns),
+            fmt_ratio(o.zip(f).map(|(o, f)| o / f)),
+            verdict(ok_peer),
+            p.map_or("—".into(), |p| format!("{} {}", p.0, fmt_ns(p.1))),
+        ));
+    }
+    let g = group("overflow");
+    for th in ["1", "2"] {
+        let (o, f, p) = (ours(g, th), floor(g, th), fastest_peer(g, th));
+        out.push(format!(
+            "overflow, {th} thread(s): ≤ 2× floor: {} ({}); ≥ 2× faster than the fastest peer: {} (peer {} is {} of reuse-pool)",
+            verdict(o.zip(f).map(|(o, f)| o <= 2.0 * f)),
+            fmt_ratio(o.zip(f).map(|(o, f)| o / f)),
+            verdict(o.zip(p.as_ref()).map(|(o, p)| 2.0 * o <= p.1)),
+            p.as_ref().map_or("—".into(), |p| format!("{} {}", p.0, fmt_ns(p.1))),
+            fmt_ratio(o.zip(p.as_ref()).map(|(o, p)| p.1 / o)),
+        ));
+    }
+    let g = group("pipeline");
+    let (o, p, c) = (ours(g, "2"), fastest_peer(g, "2"), cpg(g, "2"));
+    out.push(format!(
+        "pipeline: faster than every peer: {} (reuse-pool {}, fastest peer {}); creates ≤ 1%: {} ({})",
+        verdict(o.zip(p.as_ref()).map(|(o, p)| o < p.1)),
+        o.map_or("—".into(), fmt_ns),
+        p.as_ref().map_or("—".into(), |p| format!("{} {}", p.0, fmt_ns(p.1))),
+        verdict(c.map(|c| c <= 0.01)),
+        c.map_or("—".into(), |c| format!("{:.4}% of gets", c * 100.0)),
+    ));
+    let g = group("churn");
+    let (o, p) = (ours(g, "2"), fastest_peer(g, "2"));
+    out.push(format!(
+        "churn: faster than every peer: {} (reuse-pool {}, fastest peer {})",
+        verdict(o.zip(p.as_ref()).map(|(o, p)| o < p.1)),
+        o.map_or("—".into(), fmt_ns),
+        p.as_ref()
+            .map_or("—".into(), |p| format!("{} {}", p.0, fmt_ns(p.1))),
+    ));
+    let mem = memory.iter().find(|f| f.len() >= 8 && f[0] == OURS);
+    let delta = mem.and_then(|f| Some(f[4].parse::<f64>().ok()? - f[1].parse::<f64>().ok()?));
+    let trimmed = mem.and_then(|f| Some(f[5].parse::<f64>().ok()? - f[1].parse::<f64>().ok()?));
+    out.push(format!(
+        "memory: within 10 MiB of the start after two cycles: {} ({}; after malloc_trim {})",
+        verdict(delta.map(|d| d <= 10.0)),
+        delta.map_or("—".into(), |d| format!("{d:+.1} MiB")),
+        trimmed.map_or("—".into(), |d| format!("{d:+.1} MiB")),
+    ));
+    out
+}
+
+// ---- svg -------------------------------------------------------------------------------------
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// One panel per (group, threads): a horizontal bar per implementation, the ratio to the floor
+/// on a log scale, a line at 1×.
+fn svg(rows: &[Row], est: &HashMap<(String, String, String), Est>) -> String {
+    let t = Table { est };
+    struct Panel {
+        title: String,
+        bars: Vec<(String, Option<f64>)>,
+    }
+    let mut panels = Vec::new();
+    for g in GROUPS.iter().filter(|g| g.floor.is_some()) {
+        let mut threads: Vec<&str> = rows
+            .iter()
+            .filter(|r| r.group == g.id)
+            .map(|r| r.threads.as_str())
+            .collect();
+        threads.dedup();
+        threads.sort();
+        threads.dedup();
+        for th in threads {
+            let bars: Vec<(String, Option<f64>)> = rows
+                .iter()
+                .filter(|r| r.group == g.id && r.threads == th)
+                .map(|r| (r.name.clone(), t.ratio(g, r, g.floor)))
+                .collect();
+            if bars.iter().all(|b| b.1.is_none()) {
+                continue;
+            }
+            panels.push(Panel {
+                title: format!(
+                    "{} — {} thread{}, × {}",
+                    g.id,
+                    th,
+                    if th == "1" { "" } else { "s" },
+                    g.floor.unwrap_or("")
+                ),
+                bars,
+            });
+        }
+    }
+    let max = panels
+        .iter()
+        .flat_map(|p| p.bars.iter().filter_map(|b| b.1))
+        .fold(2.0f64, f64::max);
+    let (lo, hi) = (0.5f64, 10f64.powf(max.log10().ceil()));
+    let (label_w, plot_w, bar_h, gap) = (150.0, 300.0, 13.0, 3.0);
+    let panel_w = label_w + plot_w + 60.0;
+    let cols = 2;
+    let rows_n = panels.len().div_ceil(cols);
+    let panel_h = |p: &Panel| 40.0 + p.bars.len() as f64 * (bar_h + gap) + 20.0;
+    let row_h: Vec<f64> = (0..rows_n)
+        .map(|r| {
+            panels[r * cols..((r + 1) * cols).min(panels.len())]
+                .iter()
+                .map(panel_h)
+                .fold(0.0, f64::max)
+        })
+        .collect();
+    let width = panel_w * cols as f64 + 20.0;
+    let height = 50.0 + row_h.iter().sum::<f64>();
+    let x_of = |r: f64| label_w + plot_w * ((r.clamp(lo, hi) / lo).log10() / (hi / lo).log10());
+
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0}" height="{height:.0}" viewBox="0 0 {width:.0} {height:.0}" font-family="sans-serif" font-size="11">"#
+    );
+    let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
+    let _ = writeln!(
+        s,
+        r#"<text x="10" y="22" font-size="15" font-weight="bold">Per-thread time ÷ the floor (log scale, lower is better); orange: reuse-pool</text>"#
+    );
+    let mut y0 = 40.0;
+    for (ri, h) in row_h.iter().enumerate() {
+        for ci in 0..cols {
+            let Some(p) = panels.get(ri * cols + ci) else {
+                continue;
+            };
+            let x0 = 10.0 + ci as f64 * panel_w;
+            let _ = writeln!(s, r#"<g transform="translate({x0:.1},{y0:.1})">"#);
+            let _ = writeln!(
+                s,
+                r#"<text x="0" y="14" font-size="12" font-weight="bold">{}</text>"#,
+                esc(&p.title)
+            );
+            let top = 24.0;
+            let bottom = top + p.bars.len() as f64 * (bar_h + gap);
+            // Grid: 1, 2, 5, 10, ...
+            let mut tick = 1.0;
+            while tick <= hi {
+                for m in [1.0, 2.0, 5.0] {
+                    let v = tick * m;
+                    if v < lo || v > hi {
+                        continue;
+                    }
+                    let x = x_of(v);
+                    let (stroke, w) = if v == 1.0 {
+                        ("#333", 1.2)
+                    } else {
+                        ("#ddd", 0.6)
+                    };
+                    let _ = writeln!(
+                        s,
+                        r#"<line x1="{x:.1}" y1="{top:.1}" x2="{x:.1}" y2="{bottom:.1}" stroke="{stroke}" stroke-width="{w}"/>"#
+                    );
+                    if m != 5.0 || v < 100.0 {
+                        let _ = writeln!(
+                            s,
+                            r##"<text x="{x:.1}" y="{:.1}" text-anchor="middle" fill="#666" font-size="9">{}×</text>"##,
+                            bottom + 11.0,
+                            v
+                        );
+                    }
+                }
+                tick *= 10.0;
+            }
+            for (i, (name, r)) in p.bars.iter().enumerate() {
+                let y = top + i as f64 * (bar_h + gap);
+                let _ = writeln!(
+                    s,
+                    r#"<text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
+                    label_w - 6.0,
+                    y + bar_h - 3.0,
+                    esc(name)
+                );
+                match r {
+                    Some(r) => {
+                        let fill = if name.starts_with(OURS) {
+                            "#e8710a"
+                        } else if name.starts_with("tls-floor") || name == "channel-only" {
+                            "#888"
+                        } else if name.starts_with("alloc-") {
+                            "#9ab"
+                        } else {
+                            "#3b75af"
+                        };
+                        let x1 = x_of(*r);
+                        let _ = writeln!(
+                            s,
+                            r#"<rect x="{label_w:.1}" y="{y:.1}" width="{:.1}" height="{bar_h}" fill="{fill}"/>"#,
+                            (x1 - label_w).max(1.0)
+                        );
+                        let _ = writeln!(
+                            s,
+                            r#"<text x="{:.1}" y="{:.1}">{}</text>"#,
+                            x1 + 3.0,
+                            y + bar_h - 3.0,
+                            fmt_ratio(Some(*r))
+                        );
+                    }
+                    None => {
+                        let _ = writeln!(
+                            s,
+                            r##"<text x="{:.1}" y="{:.1}" fill="#999">n/a</text>"##,
+                            label_w + 3.0,
+                            y + bar_h - 3.0
+                        );
+                    }
+                }
+            }
+            let _ = writeln!(s, "</g>");
+        }
+        y0 += h;
+    }
+    let _ = writeln!(s, "</svg>");
+    s
+}
