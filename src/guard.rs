@@ -72,7 +72,7 @@ impl<'a, T: Send + 'static, F: Fn() -> T> Pooled<'a, T, F> {
 }
 
 impl<T: Send + 'static, F: Fn() -> T> Drop for Pooled<'_, T, F> {
-    #[inline]
+    #[inline(always)]
     fn drop(&mut self) {
         // SAFETY: `drop` runs once and `value` is not used afterwards (`put_from` takes it
         // over); `detach` never lets `drop` run.

@@ -210,7 +210,7 @@ impl<T: Send + 'static, F: Fn() -> T> Pool<T, F> {
     /// let mut s = pool.get();
     /// s.push_str("scratch");
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn get(&self) -> Pooled<'_, T, F> {
         let tiers = self.tiers();
         let mut slot = MaybeUninit::uninit();
@@ -232,7 +232,7 @@ impl<T: Send + 'static, F: Fn() -> T> Pool<T, F> {
 
     /// Takes an object out of the pool for good (Go's `Get`); hand it back with
     /// [`put`](Pool::put) if you want it reused.
-    #[inline]
+    #[inline(always)]
     pub fn take(&self) -> T {
         let mut slot = MaybeUninit::uninit();
         if self.tiers().take_into(&mut slot) {
@@ -250,7 +250,7 @@ impl<T: Send + 'static, F: Fn() -> T> Pool<T, F> {
     }
 
     /// A cached object, or `None` instead of calling `create`.
-    #[inline]
+    #[inline(always)]
     pub fn try_take(&self) -> Option<T> {
         let mut slot = MaybeUninit::uninit();
         if self.tiers().take_into(&mut slot) {
@@ -270,7 +270,7 @@ impl<T: Send + 'static, F: Fn() -> T> Pool<T, F> {
     /// Returns an object to the pool (Go's `Put`): runs `reset`, then `keep_if`, then caches it.
     ///
     /// The object need not have come from this pool.
-    #[inline]
+    #[inline(always)]
     pub fn put(&self, value: T) {
         let mut slot = ManuallyDrop::new(value);
         // SAFETY: `slot` holds the object and is not used again.
@@ -284,7 +284,7 @@ impl<T: Send + 'static, F: Fn() -> T> Pool<T, F> {
     ///
     /// `slot` holds an object, which this call takes over: the caller must not use or drop it
     /// afterwards.
-    #[inline]
+    #[inline(always)]
     pub(crate) unsafe fn put_from(&self, slot: &mut ManuallyDrop<T>, home: Home<'_, T>) {
         if self.reset.is_some() || self.keep_if.is_some() {
             /// Drops the object if `reset` or `keep_if` panics, as `put` does by unwinding.
