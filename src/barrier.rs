@@ -38,7 +38,14 @@ mod imp {
 
     fn membarrier(cmd: libc::c_long) -> libc::c_long {
         // SAFETY: `membarrier` takes two integer arguments and touches no memory of ours.
-        unsafe { libc::syscall(libc::SYS_membarrier, cmd, 0 as libc::c_long, 0 as libc::c_long) }
+        unsafe {
+            libc::syscall(
+                libc::SYS_membarrier,
+                cmd,
+                0 as libc::c_long,
+                0 as libc::c_long,
+            )
+        }
     }
 
     pub(super) fn init() {
@@ -47,7 +54,8 @@ mod imp {
                 return;
             }
             let supported = membarrier(MEMBARRIER_CMD_QUERY);
-            let needed = MEMBARRIER_CMD_PRIVATE_EXPEDITED | MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED;
+            let needed =
+                MEMBARRIER_CMD_PRIVATE_EXPEDITED | MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED;
             if supported >= 0
                 && supported & needed == needed
                 && membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0

@@ -70,15 +70,24 @@ mod imp {
 
 #[cfg(reuse_pool_loom)]
 mod imp {
+    //! Linearizable models of the two crates, built from loom's `Mutex` and `Arc`, so that loom
+    //! explores every interleaving of the pool's code around them.
+    //!
+    //! Faithful to the crates in what the pool relies on: the worker pushes and pops at one end,
+    //! stealers take from the other, a stolen value leaves the deque exactly once, and a deque
+    //! outlives its worker while stealers exist.
+    //! A steal that runs into a concurrent operation on the same deque returns `Steal::Retry`, as
+    //! crossbeam-deque's does when it loses a race, so that the pool's retry loops are explored.
+
     use crate::sync::{lock, Arc, Mutex};
     use std::collections::VecDeque;
+    use std::sync::TryLockError;
 
     /// Result of a steal, as in crossbeam-deque.
     #[derive(Debug)]
     pub(crate) enum Steal<T> {
         Empty,
         Success(T),
-        #[allow(dead_code)]
         Retry,
     }
 
@@ -97,6 +106,18 @@ mod imp {
             Stealer {
                 inner: self.inner.clone(),
             }
+        }
+    }
+
+    impl<T> std::fmt::Debug for Worker<T> {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("Worker { .. }")
+        }
+    }
+
+    impl<T> std::fmt::Debug for Stealer<T> {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("Stealer { .. }")
         }
     }
 
@@ -126,31 +147,33 @@ mod imp {
     }
 
     impl<T> Stealer<T> {
+        /// Locks the deque for a steal, or `None` (meaning `Steal::Retry`) if another operation
+        /// holds it. Yields first, so that loom schedules the holder before the caller retries.
+        fn try_lock(&self) -> Option<crate::sync::MutexGuard<'_, VecDeque<T>>> {
+            match self.inner.try_lock() {
+                Ok(g) => Some(g),
+                Err(TryLockError::WouldBlock) => {
+                    loom::thread::yield_now();
+                    None
+                }
+                Err(TryLockError::Poisoned(e)) => Some(e.into_inner()),
+            }
+        }
+
         pub(crate) fn steal(&self) -> Steal<T> {
-            match lock(&self.inner).pop_front() {
+            let Some(mut src) = self.try_lock() else {
+                return Steal::Retry;
+            };
+            match src.pop_front() {
                 Some(v) => Steal::Success(v),
                 None => Steal::Empty,
             }
         }
-        pub(crate) fn steal_batch_and_pop(&self, dest: &Worker<T>) -> Steal<T> {
-            let mut src = lock(&self.inner);
-            let first = match src.pop_front() {
-                Some(v) => v,
-                None => return Steal::Empty,
-            };
-            let extra = src.len() / 2;
-            let moved: Vec<T> = src.drain(..extra).collect();
-            drop(src);
-            let mut d = lock(&dest.inner);
-            d.extend(moved);
-            Steal::Success(first)
-        }
-        pub(crate) fn is_empty(&self) -> bool {
-            lock(&self.inner).is_empty()
-        }
     }
 
-    /// Model of the epoch cell: readers clone an `Arc` under a lock.
+    /// Model of the epoch cell: readers clone an `Arc` under a lock, so a replaced value lives
+    /// until the last reader that loaded it is done, as with crossbeam-epoch's deferred
+    /// destruction (and loom reports it if it is never freed).
     pub(crate) struct EpochCell<X> {
         cur: Mutex<Arc<X>>,
     }
@@ -203,6 +226,13 @@ pub(crate) fn pin() -> crossbeam_epoch::Guard {
     crossbeam_epoch::pin()
 }
 
-/// Under loom nothing is epoch-protected.
+/// Under loom nothing is epoch-protected (the `EpochCell` model keeps values alive by `Arc`).
 #[cfg(reuse_pool_loom)]
-pub(crate) fn pin() {}
+pub(crate) fn pin() -> PinGuard {
+    PinGuard
+}
+
+/// Stands in for `crossbeam_epoch::Guard` under loom.
+#[cfg(reuse_pool_loom)]
+#[derive(Debug)]
+pub(crate) struct PinGuard;

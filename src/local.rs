@@ -206,27 +206,6 @@ impl<T: Send + 'static> Local<T> {
         })
     }
 
-    /// Owner only: `pop_fast_into` returning the object (for the models and unit tests).
-    #[cfg(all(test, reuse_pool_loom))]
-    pub(crate) fn pop_fast(&self) -> Option<T> {
-        let mut out = MaybeUninit::uninit();
-        // SAFETY: `pop_fast_into` returned true, so it wrote `out`.
-        self.pop_fast_into(&mut out)
-            .then(|| unsafe { out.assume_init() })
-    }
-
-    /// Owner only: `push_fast_from` taking the object (for the models and unit tests). `Err`
-    /// gives it back for the slow path.
-    #[cfg(all(test, reuse_pool_loom))]
-    pub(crate) fn push_fast(&self, value: T) -> Result<(), T> {
-        let mut slot = ManuallyDrop::new(value);
-        if self.push_fast_from(&mut slot) {
-            Ok(())
-        } else {
-            Err(ManuallyDrop::into_inner(slot))
-        }
-    }
-
     /// Owner only: the fast path of `get`, writing the object straight into `out` (no moves
     /// through temporaries). `false` means "take the slow path"; `out` is then untouched.
     #[inline(always)]
