@@ -114,9 +114,17 @@ pub(crate) fn light() {
         // remains is closed by the barrier `heavy` forces on this thread.
         crate::sync::compiler_fence(Ordering::SeqCst);
     } else {
-        // Pairs with the `fence(SeqCst)` in `heavy`: the Dekker argument of the C++ model.
-        fence(Ordering::SeqCst);
+        full_fence();
     }
+}
+
+/// The owner's half without `membarrier`: pairs with the `fence(SeqCst)` in `heavy`, the Dekker
+/// argument of the C++ model. Out of line so that the fast path's code holds no fence
+/// instruction at all when `membarrier` is in use (`ci/hot_path.sh` checks the disassembly).
+#[cold]
+#[inline(never)]
+fn full_fence() {
+    fence(Ordering::SeqCst);
 }
 
 /// Cleanup's half: between storing every `reclaim` flag and loading the `busy` flags.
