@@ -46,6 +46,9 @@ use std::ptr;
 /// is also the most that a blocked or exited thread keeps away from the others between cycles.
 pub const MAGAZINE: usize = 16;
 
+/// `Local::raw_index` of a cache that belongs to no thread index (never a thread's raw value).
+const NO_INDEX: usize = usize::MAX - 1;
+
 /// Most empty magazines a thread keeps for reuse.
 const MAX_SPARES: usize = 16;
 
@@ -98,6 +101,9 @@ struct Hot<T> {
 #[derive(Debug)]
 pub(crate) struct Local<T> {
     hot: CachePadded<Hot<T>>,
+    /// `thread_id::raw()` of every thread that holds this cache's index: the index plus one.
+    /// [`NO_INDEX`] for a cache made outside a table (the models). Immutable.
+    raw_index: usize,
     /// Stealer of the current worker. Read by other threads on every steal, so it lives on its own
     /// cache line, away from the owner's stores.
     stealer: CachePadded<EpochCell<Stealer<Vec<T>>>>,
@@ -142,7 +148,20 @@ impl<T: Send + 'static> Local<T> {
                 counters: Counters::default(),
             }),
             stealer: CachePadded::new(EpochCell::new(stealer)),
+            raw_index: NO_INDEX,
         }
+    }
+
+    /// The cache of thread index `id` (see `raw_index`).
+    pub(crate) fn for_index(mut self, id: usize) -> Self {
+        self.raw_index = id + 1;
+        self
+    }
+
+    /// Whether the calling thread holds this cache's index, i.e. owns it.
+    #[inline(always)]
+    pub(crate) fn is_current(&self) -> bool {
+        crate::thread_id::raw() == self.raw_index
     }
 
     pub(crate) fn counters(&self) -> &Counters {

@@ -96,8 +96,9 @@ pub(crate) fn current() -> Option<ThreadId> {
     }
 }
 
-/// The current thread's raw index state: a value that is equal on two calls only if they run on
-/// the same thread with the same index (or on threads that have no index at all).
+/// The current thread's raw index state: `0` (no index yet), `usize::MAX` (exiting), or the
+/// index plus one. Two live threads never share an index, so a cache whose index plus one
+/// equals this value belongs to the calling thread.
 #[inline(always)]
 pub(crate) fn raw() -> usize {
     THREAD.with(Cell::get)

@@ -51,25 +51,20 @@ impl<T> Tiers<T> {
     }
 }
 
-/// The cache a guard's object came from, and the thread that took it.
+/// The cache a guard's object came from.
 ///
-/// Valid as long as the pool: caches live until the pool drops. It is used only on a thread whose
-/// raw index equals `thread`, and a thread's raw index changes only when the thread gives its
-/// index up at exit, so the cache is that thread's own.
+/// Valid as long as the pool: caches live until the pool drops. It is used only by a thread that
+/// holds the cache's index (`Local::is_current`), so the cache is that thread's own.
 ///
 /// `local` is `None` when the object was taken on a thread without a cache (exiting).
 #[derive(Debug)]
 pub(crate) struct Home<'a, T> {
     local: Option<&'a Local<T>>,
-    thread: usize,
 }
 
 impl<T> Home<'_, T> {
     /// No home: the guard returns through the full lookup.
-    pub(crate) const NONE: Self = Home {
-        local: None,
-        thread: 0,
-    };
+    pub(crate) const NONE: Self = Home { local: None };
 }
 
 impl<T> Clone for Home<'_, T> {
@@ -144,7 +139,9 @@ impl<T: Send + 'static> Tiers<T> {
         let me = thread_id::register()?;
         let local = match self.locals.get(me) {
             Some(l) => l,
-            None => self.locals.install(me, Local::new(self.per_thread)),
+            None => self
+                .locals
+                .install(me, Local::new(self.per_thread).for_index(me.id)),
         };
         Some((local, me))
     }
@@ -154,10 +151,7 @@ impl<T: Send + 'static> Tiers<T> {
     #[inline(always)]
     pub(crate) fn take_home_into(&self, out: &mut MaybeUninit<T>) -> (bool, Home<'_, T>) {
         if let Some((local, me)) = self.local() {
-            let home = Home {
-                local: Some(local),
-                thread: thread_id::raw(),
-            };
+            let home = Home { local: Some(local) };
             if local.pop_fast_into(out) {
                 return (true, home);
             }
@@ -176,7 +170,7 @@ impl<T: Send + 'static> Tiers<T> {
     #[inline(always)]
     pub(crate) unsafe fn put_home_from(&self, slot: &mut ManuallyDrop<T>, home: Home<'_, T>) {
         let local = match home.local {
-            Some(local) if thread_id::raw() == home.thread => Some(local),
+            Some(local) if local.is_current() => Some(local),
             _ => self.local().map(|(l, _)| l),
         };
         if let Some(local) = local {
