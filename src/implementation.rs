@@ -5,9 +5,9 @@
 //! | tier | Go name | here | who touches it |
 //! |---|---|---|---|
 //! | 1 | `poolLocal.private` | the thread's magazine (up to [`MAGAZINE`](crate::MAGAZINE) objects) | owner, lock-free; cleanup under the reclaim protocol |
-//! | 2 | `poolLocal.shared` (`poolChain`) | the thread's `crossbeam-deque` `Worker` | owner at the back, under a per-thread lock that is taken once per batch |
-//! | 3 | `getSlow` | other threads' `Stealer`s, starting after our own index | any thread, lock-free |
-//! | 4 | `victim` | the deques retired by the last cleanup cycle | any thread, lock-free, epoch-protected |
+//! | 2 | `poolLocal.shared` (`poolChain`) | the thread's `crossbeam-deque` `Worker` of full magazines | owner at the back, lock-free in the same busy window (a per-thread lock only while cleanup reclaims) |
+//! | 3 | `getSlow` | other threads' `Stealer`s, starting after our own index; one steal takes a whole magazine | any thread, lock-free |
+//! | 4 | `victim` | the deques retired by the last cleanup cycle; a get takes one object, the rest of its magazine waits in a generation-tagged list | any thread; epoch-protected, a mutex for the partly used magazines |
 //! | 5 | `New` | `create()` | |
 //!
 //! `pin`/`runtime_procPin` becomes a lookup of the current thread's cache in the pool's table,
@@ -15,14 +15,19 @@
 //!
 //! # The fast path
 //!
-//! `get` on a hit: read the thread index (a `const` thread-local), two loads to find the cache,
-//! `busy = true`, a compiler fence, load `reclaim`, `Vec::pop`, `busy = false`, and a counter
-//! increment by plain load and store. `put` is the same with `Vec::push`. No atomic
-//! read-modify-write, no fence instruction on Linux.
+//! `get` on a hit: load the pool's storage pointer, read the thread index (a `const`
+//! thread-local), one load to find the cache (below 64 threads), `busy = true`, a compiler fence,
+//! load `reclaim`, move the last object of the magazine straight into the guard, `busy = false`,
+//! and a counter increment by plain load and store. A guard remembers its cache, so its return
+//! checks the thread index and moves the object straight back (`reset` and `keep_if` run in place
+//! first). No atomic read-modify-write, no fence instruction on Linux; `ci/hot_path.sh` checks the
+//! disassembly.
 //!
-//! When the magazine is full, `put` spills its older half to the deque; when it is empty, `get`
-//! refills half of it from the deque, then steals a batch (`steal_batch_and_pop`) from another
-//! thread, then from the victim tier. The per-thread lock is uncontended except against cleanup.
+//! The deque holds whole magazines (Bonwick's magazine/depot design): when the magazine is full,
+//! `put` pushes it to the deque and starts an empty one; when it is empty, `get` pops a full one
+//! from the deque, then steals a whole magazine from another thread, then takes one object from
+//! the victim tier. Every transfer between threads moves a batch of up to
+//! [`MAGAZINE`](crate::MAGAZINE) objects with one compare-and-swap.
 //!
 //! # Cleanup (`poolCleanup`)
 //!

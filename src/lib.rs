@@ -42,6 +42,16 @@
 //!   [`DEFAULT_CLEANUP_INTERVAL`] unless [`set_cleanup_interval`] says otherwise. An object
 //!   unused for two cycles is dropped.
 //!
+//! * [`BufPool`] serves byte buffers from power-of-two size classes, each an engine pool, with
+//!   optional calibration of the typical and the largest size worth keeping.
+//!
+//! # Examples
+//!
+//! * `examples/quickstart.rs`: hits, creates, stealing from an exited thread, a cleanup cycle.
+//! * `examples/echo_server.rs`: a tokio TCP echo server whose per-connection buffers come from
+//!   pools (guards held across `.await`), with a built-in load generator.
+//! * `examples/json_encode.rs`: `serde_json` on rayon into pooled buffers, with allocation counts.
+//!
 //! # Semantics
 //!
 //! As in Go: `get` returns either an object returned earlier (after `reset`) or a fresh one;
@@ -71,7 +81,10 @@
 //! # Performance
 //!
 //! A get+put that hits the current thread's magazine performs no atomic read-modify-write and
-//! touches one cache line owned by the thread; see the benches and the README for figures.
+//! touches only cache lines that the thread owns: on the 2-core machine of the benches, about
+//! 17 ns with `take`/`put` and 19 ns with a guard, against 15 ns for a hand-rolled
+//! `thread_local!` free list and 33 ns for glibc `malloc`+`free` of the same 4 KiB buffer. Objects
+//! move between threads a magazine (16 objects) at a time. See `docs/BENCHMARKS.md`.
 
 #![warn(
     missing_docs,
