@@ -1,6 +1,6 @@
 //! A pool's storage: every tier, and the order in which `get` searches them.
 //!
-//! 1. the current thread's magazine ([`Local::pop_fast`], no atomic read-modify-write);
+//! 1. the current thread's magazine ([`Local::pop_fast_into`], no atomic read-modify-write);
 //! 2. the current thread's deque ([`Local::pop_slow`]);
 //! 3. other threads' deques, starting after our own index (Go's `getSlow`);
 //! 4. the victim tier;
