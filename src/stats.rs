@@ -10,11 +10,13 @@
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct Stats {
-    /// Objects handed out from the current thread's own cache.
+    /// Objects handed out from the current thread's own cache (its magazine or its deque).
     pub hits: u64,
     /// Calls of `create` (every tier was empty).
     pub misses: u64,
-    /// Objects taken from another thread's deque.
+    /// Gets that stole from another thread's deque. Each steal moves a whole magazine (up to
+    /// [`MAGAZINE`](crate::MAGAZINE) objects) to the stealing thread; the others are counted as
+    /// `hits` when they are handed out.
     pub steals: u64,
     /// Objects taken from the victim tier (cached before the last cleanup cycle).
     pub victim_hits: u64,
