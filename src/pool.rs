@@ -34,6 +34,21 @@ pub const DEFAULT_MAX_PER_THREAD: usize = 128;
 /// drop(buf);                                   // back to the pool, cleared
 /// assert!(BUFS.get().is_empty());
 /// ```
+///
+/// `Pool<T, F>` is `Send + Sync` exactly when `T: Send` and `F: Send + Sync`, through auto traits
+/// (no `unsafe impl`). Objects that cannot move between threads cannot be pooled:
+///
+/// ```compile_fail
+/// fn is_sync<T: Sync>() {}
+/// is_sync::<reuse_pool::Pool<std::rc::Rc<u8>>>();
+/// ```
+///
+/// Objects that are `Send` but not `Sync` can:
+///
+/// ```
+/// fn is_sync<T: Sync>() {}
+/// is_sync::<reuse_pool::Pool<std::cell::Cell<u8>>>();
+/// ```
 pub struct Pool<T, F = fn() -> T> {
     create: F,
     reset: Option<fn(&mut T)>,
