@@ -203,21 +203,28 @@ impl<X> std::fmt::Debug for EpochCell<X> {
     }
 }
 
+/// Steals one value from `stealer`, retrying while a concurrent operation makes it lose the race.
+/// `None` means the deque was empty.
+pub(crate) fn steal_one<T>(stealer: &Stealer<T>) -> Option<T> {
+    loop {
+        match stealer.steal() {
+            Steal::Success(v) => return Some(v),
+            Steal::Empty => return None,
+            Steal::Retry => continue,
+        }
+    }
+}
+
 /// Steals everything from `stealer`, handing each value to `each`. Returns how many.
 ///
 /// Used only on deques whose worker is gone, so `Empty` is final.
 pub(crate) fn drain<T>(stealer: &Stealer<T>, mut each: impl FnMut(T)) -> usize {
     let mut n = 0;
-    loop {
-        match stealer.steal() {
-            Steal::Success(v) => {
-                n += 1;
-                each(v);
-            }
-            Steal::Empty => return n,
-            Steal::Retry => continue,
-        }
+    while let Some(v) = steal_one(stealer) {
+        n += 1;
+        each(v);
     }
+    n
 }
 
 /// Pins the epoch for a span of several steals, so that each one does not pin again.

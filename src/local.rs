@@ -33,7 +33,7 @@
 //! default bounds (at most 7 magazines per deque, the buffer starts at 64) it never grows.
 
 use crate::barrier;
-use crate::deque::{EpochCell, Steal, Stealer, Worker};
+use crate::deque::{steal_one, EpochCell, Stealer, Worker};
 use crate::sync::{bump, lock, spin_wait, AtomicBool, AtomicU64, Mutex, Ordering, UnsafeCell};
 use crossbeam_utils::CachePadded;
 use std::mem::{self, ManuallyDrop, MaybeUninit};
@@ -73,6 +73,19 @@ struct State<T> {
     /// The thread's deque of full magazines. The owner pushes and pops at the back; other threads
     /// steal from the front through `Local::stealer`. Never holds an empty magazine.
     worker: Worker<Vec<T>>,
+}
+
+impl<T> State<T> {
+    /// Moves a full magazine into the deque if it holds fewer than `max_batches`; otherwise gives
+    /// it back, to be dropped outside the window.
+    fn push_or_return(&mut self, full: Vec<T>, max_batches: usize) -> Option<Vec<T>> {
+        if self.worker.len() < max_batches {
+            self.worker.push(full);
+            None
+        } else {
+            Some(full)
+        }
+    }
 }
 
 /// The part of the cache that the owner touches on every operation.
@@ -342,11 +355,8 @@ impl<T: Send + 'static> Local<T> {
                     // Nothing ran since the miss above except, possibly, cleanup emptying the
                     // magazine: install the stolen one.
                     (Some(mem::replace(&mut s.mag, full)), None)
-                } else if s.worker.len() < max_batches {
-                    s.worker.push(full);
-                    (None, None)
                 } else {
-                    (None, Some(full))
+                    (None, s.push_or_return(full, max_batches))
                 }
             });
             if let Some(e) = empty {
@@ -377,12 +387,7 @@ impl<T: Send + 'static> Local<T> {
             }
             let full = mem::replace(&mut s.mag, spare);
             s.mag.push(value);
-            if s.worker.len() < max_batches {
-                s.worker.push(full);
-                (None, None)
-            } else {
-                (None, Some(full))
-            }
+            (None, s.push_or_return(full, max_batches))
         });
         if let Some(spare) = unused {
             self.give_spare(spare);
@@ -397,13 +402,7 @@ impl<T: Send + 'static> Local<T> {
 
     /// Any thread: steals one magazine from this cache's deque.
     pub(crate) fn steal(&self) -> Option<Vec<T>> {
-        self.stealer.with(|s| loop {
-            match s.steal() {
-                Steal::Success(v) => return Some(v),
-                Steal::Empty => return None,
-                Steal::Retry => continue,
-            }
-        })
+        self.stealer.with(steal_one)
     }
 
     /// Cleanup, step 1: announce the reclaim.

@@ -189,13 +189,7 @@ impl<T: Send + 'static> Tiers<T> {
     /// A cached object written into `out`; returns whether one was found.
     #[inline(always)]
     pub(crate) fn take_into(&self, out: &mut MaybeUninit<T>) -> bool {
-        if let Some((local, me)) = self.local() {
-            if local.pop_fast_into(out) {
-                return true;
-            }
-            return write_some(out, self.take_slow(local, me));
-        }
-        write_some(out, self.take_cold())
+        self.take_home_into(out).0
     }
 
     #[cold]

@@ -12,7 +12,7 @@
 //! that finds the generation changed (a cycle retired that set meanwhile) drops it, as the cycle
 //! would have.
 
-use crate::deque::{drain, EpochCell, Steal, Stealer};
+use crate::deque::{drain, steal_one, EpochCell, Stealer};
 use crate::sync::{lock, AtomicBool, AtomicU64, Mutex, Ordering};
 use std::mem;
 
@@ -84,17 +84,9 @@ impl<T: Send + 'static> VictimTier<T> {
         }
         let (mut magazine, generation) = self.current.with(|v| {
             let n = v.stealers.len();
-            for k in 0..n {
-                let s = &v.stealers[(start + k) % n];
-                loop {
-                    match s.steal() {
-                        Steal::Success(m) => return Some((m, v.generation)),
-                        Steal::Empty => break,
-                        Steal::Retry => continue,
-                    }
-                }
-            }
-            None
+            (0..n)
+                .find_map(|k| steal_one(&v.stealers[(start + k) % n]))
+                .map(|m| (m, v.generation))
         })?;
         let value = magazine.pop();
         if !magazine.is_empty() {
