@@ -106,10 +106,12 @@ pub fn asymmetric() -> bool {
     imp::uses_membarrier()
 }
 
-/// The owner's half: between `busy.store(true)` and `reclaim.load()`.
+/// The owner's half: between `busy.store(true)` and `reclaim.load()`. `asymmetric` is the value
+/// of [`asymmetric`] (callers keep a copy next to the data they touch; the mode never changes once
+/// [`init`] chose it, and every caller's cache was created after that).
 #[inline(always)]
-pub(crate) fn light() {
-    if imp::uses_membarrier() {
+pub(crate) fn light(asymmetric: bool) {
+    if asymmetric {
         // Orders the two accesses in the compiled code; the hardware store→load reordering that
         // remains is closed by the barrier `heavy` forces on this thread.
         crate::sync::compiler_fence(Ordering::SeqCst);

@@ -20,11 +20,15 @@
 //! load `reclaim`, move the last object of the magazine straight into the guard, `busy = false`,
 //! and a counter increment by plain load and store. A guard remembers its cache, so its return
 //! checks the thread index and moves the object straight back (`reset` and `keep_if` run in place
-//! first). No atomic read-modify-write, no fence instruction on Linux; `ci/hot_path.sh` checks the
-//! disassembly.
+//! first, in one out-of-line call when the pool has them). No atomic read-modify-write, no fence
+//! instruction on Linux; `ci/hot_path.sh` checks the disassembly. Only this hit is inlined into
+//! the caller: an empty or full magazine, a thread index of 64 or more, a cache not yet installed
+//! or one being reclaimed each cost one call to a `#[cold]` function, so that `get` and `put`
+//! stay small enough for the compiler to inline into the caller's loop.
 //!
 //! The deque holds whole magazines (Bonwick's magazine/depot design): when the magazine is full,
-//! `put` pushes it to the deque and starts an empty one; when it is empty, `get` pops a full one
+//! `put` pushes it to the deque and starts a new one (if the deque already holds the rest of the
+//! per-thread bound, the returned object is dropped instead); when it is empty, `get` pops a full one
 //! from the deque, then steals a whole magazine from another thread, then takes one object from
 //! the victim tier. Every transfer between threads moves a batch of up to
 //! [`MAGAZINE`](crate::MAGAZINE) objects with one compare-and-swap.

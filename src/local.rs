@@ -39,12 +39,13 @@ use crossbeam_utils::CachePadded;
 use std::mem::{self, ManuallyDrop, MaybeUninit};
 use std::ptr;
 
-/// Objects per magazine: the private batch of each thread and the unit of every transfer between
-/// threads.
+/// Most objects per magazine: the private batch of each thread and the unit of every transfer
+/// between threads. A cache's magazines all have the same size, the bound divided into the fewest
+/// magazines of at most this many (a bound of 128 is four magazines of 32, 48 is two of 24).
 ///
 /// A thread's private magazine is reachable by other threads only after a cleanup cycle, so this
 /// is also the most that a blocked or exited thread keeps away from the others between cycles.
-pub const MAGAZINE: usize = 16;
+pub const MAGAZINE: usize = 32;
 
 /// `Local::raw_index` of a cache that belongs to no thread index (never a thread's raw value).
 const NO_INDEX: usize = usize::MAX - 1;
@@ -100,12 +101,15 @@ struct Hot<T> {
     state: UnsafeCell<State<T>>,
     /// Empty magazines (capacity `batch`) for the owner to reuse. Owner thread only.
     spares: UnsafeCell<Vec<Vec<T>>>,
-    /// Objects per magazine, `1..=MAGAZINE`.
+    /// Objects per magazine, `1..=MAGAZINE`; `batch * (max_batches + 1)` is at most the bound.
     batch: usize,
     /// Most magazines in the deque.
     max_batches: usize,
     /// Serialises access to `state` while `reclaim` is set.
     slow: Mutex<()>,
+    /// `barrier::asymmetric()`, copied here so that `enter` reads it from the line it writes
+    /// anyway (the mode never changes once chosen, and it is chosen before any cache exists).
+    asymmetric: bool,
     /// Owner-written counters.
     counters: Counters,
 }
@@ -143,7 +147,12 @@ pub(crate) enum Found<T> {
 impl<T: Send + 'static> Local<T> {
     /// A cache holding at most `per_thread` objects (at least 1).
     pub(crate) fn new(per_thread: usize) -> Self {
-        let batch = per_thread.clamp(1, MAGAZINE);
+        barrier::init();
+        let per_thread = per_thread.max(1);
+        // The fewest magazines that hold the bound, all of the same size: a bound of 48 is two
+        // magazines of 24, not one of 32 that would leave 16 places unused.
+        let magazines = per_thread.div_ceil(MAGAZINE);
+        let batch = per_thread / magazines;
         let worker = Worker::new_lifo();
         let stealer = worker.stealer();
         Local {
@@ -156,8 +165,9 @@ impl<T: Send + 'static> Local<T> {
                 }),
                 spares: UnsafeCell::new(Vec::new()),
                 batch,
-                max_batches: (per_thread - batch) / batch,
+                max_batches: magazines - 1,
                 slow: Mutex::new(()),
+                asymmetric: barrier::asymmetric(),
                 counters: Counters::default(),
             }),
             stealer: CachePadded::new(EpochCell::new(stealer)),
@@ -169,6 +179,11 @@ impl<T: Send + 'static> Local<T> {
     pub(crate) fn for_index(mut self, id: usize) -> Self {
         self.raw_index = id + 1;
         self
+    }
+
+    /// The thread index this cache belongs to.
+    pub(crate) fn index(&self) -> usize {
+        self.raw_index.wrapping_sub(1)
     }
 
     /// Whether the calling thread holds this cache's index, i.e. owns it.
@@ -189,7 +204,7 @@ impl<T: Send + 'static> Local<T> {
         h.busy.store(true, Ordering::Relaxed);
         // Orders the store above before the load below; `barrier::heavy` in cleanup is the
         // other half (see `crate::barrier`).
-        barrier::light();
+        barrier::light(h.asymmetric);
         // load-acquire: pairs with the store-release of `false` at the end of `retire`, so that
         // cleanup's changes to `state` happen-before our use of it.
         if h.reclaim.load(Ordering::Acquire) {
@@ -239,10 +254,18 @@ impl<T: Send + 'static> Local<T> {
     }
 
     /// Owner only: the fast path of `get`, writing the object straight into `out` (no moves
-    /// through temporaries). `false` means "take the slow path"; `out` is then untouched.
+    /// through temporaries). `false` means "take the slow path": the magazine is empty or cleanup
+    /// is reclaiming this cache; `out` is then untouched.
     #[inline(always)]
     pub(crate) fn pop_fast_into(&self, out: &mut MaybeUninit<T>) -> bool {
-        let found = self.owner_access(|s| {
+        if !self.enter() {
+            return false;
+        }
+        let found = self.hot.state.with_mut(|s| {
+            // SAFETY: we are the owner and inside a `busy` window that saw `reclaim == false`:
+            // no other thread touches `state` until we leave (module docs), and the owner itself
+            // has no other access open.
+            let s = unsafe { &mut *s };
             let len = s.mag.len();
             if len == 0 {
                 return false;
@@ -255,6 +278,7 @@ impl<T: Send + 'static> Local<T> {
             }
             true
         });
+        self.leave();
         if found {
             bump(&self.hot.counters.hits, 1);
         }
@@ -262,12 +286,17 @@ impl<T: Send + 'static> Local<T> {
     }
 
     /// Owner only: the fast path of `put`, moving the object straight out of `slot` into the
-    /// magazine. On `true` the object has moved and `slot` must not be used
-    /// again; on `false` nothing happened.
+    /// magazine. On `true` the object has moved and `slot` must not be used again; on `false`
+    /// (the magazine is full or cleanup is reclaiming this cache) nothing happened.
     #[inline(always)]
     pub(crate) fn push_fast_from(&self, slot: &mut ManuallyDrop<T>) -> bool {
         let batch = self.hot.batch;
-        let pushed = self.owner_access(|s| {
+        if !self.enter() {
+            return false;
+        }
+        let pushed = self.hot.state.with_mut(|s| {
+            // SAFETY: as in `pop_fast_into`.
+            let s = unsafe { &mut *s };
             let len = s.mag.len();
             if len >= batch {
                 return false;
@@ -280,6 +309,7 @@ impl<T: Send + 'static> Local<T> {
             }
             true
         });
+        self.leave();
         if pushed {
             bump(&self.hot.counters.puts, 1);
         }
@@ -370,34 +400,40 @@ impl<T: Send + 'static> Local<T> {
         value
     }
 
-    /// Owner only: `put` when the magazine is full.
+    /// Owner only: `put` when the magazine is full (or cleanup is reclaiming this cache).
     ///
-    /// Moves the full magazine to the deque and starts an empty one. If the deque already holds
-    /// its bound, the full magazine is returned instead, to be dropped by the caller outside any
-    /// window.
+    /// Moves the full magazine to the deque and starts a new one with `value`. If the deque
+    /// already holds its bound, the cache is full: `value` is handed back, to be dropped by the
+    /// caller outside any window (counted as a drop).
     #[cold]
-    pub(crate) fn push_slow(&self, value: T) -> Option<Vec<T>> {
+    pub(crate) fn push_slow(&self, value: T) -> Option<T> {
         let batch = self.hot.batch;
         let max_batches = self.hot.max_batches;
-        let spare = self.take_spare();
-        let (unused, dropped) = self.owner_access(|s| {
+        let spare = (max_batches > 0).then(|| self.take_spare());
+        let (unused, rejected) = self.owner_access(|s| {
             if s.mag.len() < batch {
                 s.mag.push(value);
-                return (Some(spare), None);
+                return (spare, None);
             }
-            let full = mem::replace(&mut s.mag, spare);
-            s.mag.push(value);
-            (None, s.push_or_return(full, max_batches))
+            match spare {
+                Some(spare) if s.worker.len() < max_batches => {
+                    let full = mem::replace(&mut s.mag, spare);
+                    s.mag.push(value);
+                    s.worker.push(full);
+                    (None, None)
+                }
+                spare => (spare, Some(value)),
+            }
         });
         if let Some(spare) = unused {
             self.give_spare(spare);
         }
         let c = &self.hot.counters;
         bump(&c.puts, 1);
-        if let Some(d) = &dropped {
-            bump(&c.drops, d.len() as u64);
+        if rejected.is_some() {
+            bump(&c.drops, 1);
         }
-        dropped
+        rejected
     }
 
     /// Any thread: steals one magazine from this cache's deque.

@@ -60,6 +60,18 @@ impl<T: Send + 'static> Locals<T> {
         self.get_bucketed(t)
     }
 
+    /// The cache of thread index `id` if it is in the flat part of the table and installed: one
+    /// bounds check and one load, for the fast paths. `None` means "look it up with `get`".
+    #[inline(always)]
+    pub(crate) fn get_direct(&self, id: usize) -> Option<&Local<T>> {
+        let entry = self.direct.get(id)?;
+        // load-acquire: pairs with the store-release in `install`.
+        let local = entry.load(Ordering::Acquire);
+        // SAFETY: a non-null entry points to a boxed `Local` that lives until `drop`.
+        unsafe { local.as_ref() }
+    }
+
+    #[cold]
     fn get_bucketed(&self, t: ThreadId) -> Option<&Local<T>> {
         // load-acquire: pairs with the compare-exchange that published the bucket.
         let bucket = self.buckets[t.bucket].load(Ordering::Acquire);

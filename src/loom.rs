@@ -34,7 +34,7 @@
 //!   the thread-index allocator ([`crate::thread_id`]) use `std` types in every configuration.
 //!   loom runs all its threads on one OS thread, so `std` thread-locals are shared by every loom
 //!   thread: only a model's main thread calls [`Tiers::take_into`] and
-//!   [`Tiers::put_home_from`] (which look up the current thread's index); the other threads use
+//!   [`Tiers::put_from`] (which look up the current thread's index); the other threads use
 //!   [`Local`]s directly, as `Tiers` does. The hand-over of an exited thread's index to the next
 //!   thread is a `std` mutex in the crate; the models stand in for it with a `join`, which gives
 //!   the same happens-before edge.
@@ -50,7 +50,7 @@ use crate::deque::{drain, Stealer, Worker};
 use crate::local::{Found, Local};
 use crate::registry::Cycle;
 use crate::sync::Arc;
-use crate::tiers::{Home, Tiers};
+use crate::tiers::Tiers;
 use crate::victim::VictimTier;
 use crate::MAGAZINE;
 use loom::thread;
@@ -208,14 +208,14 @@ impl Drop for Obj {
     }
 }
 
-/// What `Tiers::put_home_from` does with the current thread's cache.
+/// What `Tiers::put_from` does with the current thread's cache.
 fn put(local: &Local<Obj>, obj: Obj) {
     let mut slot = std::mem::ManuallyDrop::new(obj.given_back());
     if !local.push_fast_from(&mut slot) {
         // SAFETY: `push_fast_from` returned false, so the object is still in `slot`, which is
         // not used again.
         let obj = unsafe { std::mem::ManuallyDrop::take(&mut slot) };
-        // A full magazine beyond the per-thread bound comes back and is dropped.
+        // An object beyond the per-thread bound comes back and is dropped.
         drop(local.push_slow(obj));
     }
 }
@@ -270,7 +270,7 @@ fn tiers_take(tiers: &Tiers<Obj>) -> Option<Obj> {
 fn tiers_put(tiers: &Tiers<Obj>, obj: Obj) {
     let mut slot = std::mem::ManuallyDrop::new(obj.given_back());
     // SAFETY: `slot` holds the object and is never used again.
-    unsafe { tiers.put_home_from(&mut slot, Home::NONE) }
+    unsafe { tiers.put_from(&mut slot) }
 }
 
 /// One cleanup cycle's steps for one cache: flag, heavy barrier, retire.
@@ -659,7 +659,7 @@ fn exited_owner_stolen_then_adopted() {
 
 /// A cleanup cycle of a whole pool (`Cycle::flag`, `barrier::heavy`, `Cycle::retire`,
 /// `Cycle::rotate`) against the pool's owner thread in `Tiers::take_into` and
-/// `Tiers::put_home_from`, then a second cycle, then pool drop with nothing else alive:
+/// `Tiers::put_from`, then a second cycle, then pool drop with nothing else alive:
 /// `Tiers::shutdown` must drop everything still cached (magazine, deque, victim tier) exactly
 /// once, and the cycles only what aged out.
 #[test]

@@ -138,6 +138,8 @@ impl<T, F> Pool<T, F> {
     ///
     /// Up to [`MAGAZINE`](crate::MAGAZINE) of them sit in the thread's private magazine, the rest
     /// in its deque, where other threads can steal them. Returns beyond the bound are dropped.
+    /// The bound is split into the fewest magazines of equal size, so a bound that they do not
+    /// divide caches a little less (33 is two magazines of 16: 32 objects).
     ///
     /// # Panics
     ///
@@ -302,42 +304,61 @@ impl<T: Send + 'static, F: Fn() -> T> Pool<T, F> {
     #[inline(always)]
     pub(crate) unsafe fn put_from(&self, slot: &mut ManuallyDrop<T>, home: Home<'_, T>) {
         if self.reset.is_some() || self.keep_if.is_some() {
-            /// Drops the object if `reset` or `keep_if` panics, as `put` does by unwinding.
-            struct DropOnUnwind<T>(*mut ManuallyDrop<T>);
-            impl<T> Drop for DropOnUnwind<T> {
-                fn drop(&mut self) {
-                    // SAFETY: runs only while unwinding out of `reset` or `keep_if` below (the
-                    // guard is forgotten otherwise), when the pointer still points to the
-                    // caller's slot, which holds the object and is never used again.
-                    unsafe { ManuallyDrop::drop(&mut *self.0) }
-                }
-            }
-            // Every access below goes through `p`, so the guard's copy stays valid (Stacked
-            // Borrows) until it is forgotten.
-            let p: *mut ManuallyDrop<T> = slot;
-            let guard = DropOnUnwind(p);
-            if let Some(reset) = self.reset {
-                // SAFETY: `p` comes from `slot`, a live exclusive reference holding the object.
-                reset(unsafe { &mut *p });
-            }
-            let keep = match self.keep_if {
-                // SAFETY: as above.
-                Some(keep_if) => keep_if(unsafe { &*p }),
-                None => true,
-            };
-            std::mem::forget(guard);
-            // SAFETY: as above; no other pointer to the slot is used from here on.
-            let slot = unsafe { &mut *p };
-            if !keep {
-                // SAFETY: the object is in the slot and the caller gives the slot up.
-                self.discard_value(unsafe { ManuallyDrop::take(slot) });
+            // SAFETY: forwarded from the caller. On `false`, `filter` took the object, and
+            // `slot` is not used again.
+            if !unsafe { self.filter(slot) } {
                 return;
             }
-            // SAFETY: forwarded from the caller.
-            return unsafe { self.tiers().put_home_from(slot, home) };
         }
-        // SAFETY: forwarded from the caller.
-        unsafe { self.tiers().put_home_from(slot, home) }
+        match home.current() {
+            // SAFETY: as above; the cache is the calling thread's own.
+            Some(local) => unsafe { Tiers::put_local_from(local, slot) },
+            // SAFETY: as above.
+            None => unsafe { self.tiers().put_from(slot) },
+        }
+    }
+
+    /// Runs `reset`, then `keep_if`, on the object in `slot`, in place. Returns whether to keep
+    /// it; on `false` the object has been dropped (counted) and `slot` must not be used again.
+    /// If `reset` or `keep_if` panics, the object is dropped and the panic goes on, as when `put`
+    /// unwinds.
+    ///
+    /// Out of line, so that the inlined part of every return stays small.
+    ///
+    /// # Safety
+    ///
+    /// `slot` holds an object.
+    #[inline(never)]
+    unsafe fn filter(&self, slot: &mut ManuallyDrop<T>) -> bool {
+        /// Drops the object if `reset` or `keep_if` panics, as `put` does by unwinding.
+        struct DropOnUnwind<T>(*mut ManuallyDrop<T>);
+        impl<T> Drop for DropOnUnwind<T> {
+            fn drop(&mut self) {
+                // SAFETY: runs only while unwinding out of `reset` or `keep_if` below (the guard
+                // is forgotten otherwise), when the pointer still points to the caller's slot,
+                // which holds the object and is never used again.
+                unsafe { ManuallyDrop::drop(&mut *self.0) }
+            }
+        }
+        // Every access below goes through `p`, so the guard's copy stays valid (Stacked Borrows)
+        // until it is forgotten.
+        let p: *mut ManuallyDrop<T> = slot;
+        let guard = DropOnUnwind(p);
+        if let Some(reset) = self.reset {
+            // SAFETY: `p` comes from `slot`, a live exclusive reference holding the object.
+            reset(unsafe { &mut *p });
+        }
+        let keep = match self.keep_if {
+            // SAFETY: as above.
+            Some(keep_if) => keep_if(unsafe { &*p }),
+            None => true,
+        };
+        std::mem::forget(guard);
+        if !keep {
+            // SAFETY: the object is in the slot; the caller gives the slot up on `false`.
+            self.discard_value(unsafe { ManuallyDrop::take(&mut *p) });
+        }
+        keep
     }
 
     /// Drops `value`, counting it as dropped by the pool.

@@ -20,7 +20,8 @@ pub struct Stats {
     pub steals: u64,
     /// Objects taken from the victim tier (cached before the last cleanup cycle).
     pub victim_hits: u64,
-    /// Objects returned and cached (after `reset` and `keep_if`).
+    /// Objects returned to a thread's cache (after `reset` and `keep_if`). One that finds the
+    /// cache at its per-thread bound is dropped at once and also counted in `drops`.
     pub puts: u64,
     /// Objects the pool dropped: rejected by `keep_if`, discarded, over the per-thread bound,
     /// aged out by cleanup, or cached when the pool dropped.

@@ -104,6 +104,14 @@ pub(crate) fn raw() -> usize {
     THREAD.with(Cell::get)
 }
 
+/// The current thread's index as a plain number, for the fast paths: `usize::MAX` when the
+/// thread has no index yet and `usize::MAX - 1` once it is exiting, so a single bounds check
+/// rejects both.
+#[inline(always)]
+pub(crate) fn index_or_huge() -> usize {
+    raw().wrapping_sub(1)
+}
+
 /// The current thread's index, allocating one on first use; `None` once the thread is exiting.
 #[cold]
 pub(crate) fn register() -> Option<ThreadId> {

@@ -67,6 +67,14 @@ impl<T> Home<'_, T> {
     pub(crate) const NONE: Self = Home { local: None };
 }
 
+impl<'a, T: Send + 'static> Home<'a, T> {
+    /// The cache, if the calling thread still owns it.
+    #[inline(always)]
+    pub(crate) fn current(self) -> Option<&'a Local<T>> {
+        self.local.filter(|l| l.is_current())
+    }
+}
+
 impl<T> Clone for Home<'_, T> {
     fn clone(&self) -> Self {
         *self
@@ -146,44 +154,117 @@ impl<T: Send + 'static> Tiers<T> {
         Some((local, me))
     }
 
+    /// The current thread's cache when it is one of the first 64 and installed; `None` sends
+    /// the caller to the slow path, which looks it up in full.
+    #[inline(always)]
+    fn local_fast(&self) -> Option<&Local<T>> {
+        self.locals.get_direct(thread_id::index_or_huge())
+    }
+
     /// A cached object written into `out` (returns whether one was found), and the current
     /// thread's cache for a guard to return to.
+    ///
+    /// Only the hit in the thread's own magazine is inlined; everything else is one call.
     #[inline(always)]
     pub(crate) fn take_home_into(&self, out: &mut MaybeUninit<T>) -> (bool, Home<'_, T>) {
+        if let Some(local) = self.local_fast() {
+            let home = Home { local: Some(local) };
+            if local.pop_fast_into(out) {
+                return (true, home);
+            }
+            return (self.take_own_slow(local, out), home);
+        }
+        self.take_home_slow(out)
+    }
+
+    /// `get` with the thread's cache in hand and its magazine empty (or being reclaimed).
+    #[cold]
+    #[inline(never)]
+    fn take_own_slow(&self, local: &Local<T>, out: &mut MaybeUninit<T>) -> bool {
+        write_some(out, self.take_slow(local, local.index()))
+    }
+
+    /// `get` when the thread's cache is not in the flat part of the table or not installed.
+    #[cold]
+    #[inline(never)]
+    fn take_home_slow(&self, out: &mut MaybeUninit<T>) -> (bool, Home<'_, T>) {
         if let Some((local, me)) = self.local() {
             let home = Home { local: Some(local) };
             if local.pop_fast_into(out) {
                 return (true, home);
             }
-            return (write_some(out, self.take_slow(local, me)), home);
+            return (write_some(out, self.take_slow(local, me.id)), home);
         }
         (write_some(out, self.take_cold()), Home::NONE)
     }
 
-    /// Moves the object in `slot` to `home` if this is still the thread that took it, or else
-    /// through the full lookup.
+    /// Moves the object in `slot` to the current thread's cache.
     ///
     /// # Safety
     ///
     /// `slot` holds an object, which this call takes over: the caller must not use or drop it
     /// afterwards.
     #[inline(always)]
-    pub(crate) unsafe fn put_home_from(&self, slot: &mut ManuallyDrop<T>, home: Home<'_, T>) {
-        let local = match home.local {
-            Some(local) if local.is_current() => Some(local),
-            _ => self.local().map(|(l, _)| l),
-        };
-        if let Some(local) = local {
-            if local.push_fast_from(slot) {
-                return;
-            }
-            // SAFETY: `push_fast_from` returned false, so the object is still in `slot`; the
-            // caller gives `slot` up.
-            drop(local.push_slow(unsafe { ManuallyDrop::take(slot) }));
-            return;
+    pub(crate) unsafe fn put_from(&self, slot: &mut ManuallyDrop<T>) {
+        match self.local_fast() {
+            // SAFETY: forwarded from the caller.
+            Some(local) => unsafe { Self::put_local_from(local, slot) },
+            // SAFETY: forwarded from the caller.
+            None => unsafe { self.put_slow_from(slot) },
         }
-        // SAFETY: as above.
-        self.put_cold(unsafe { ManuallyDrop::take(slot) });
+    }
+
+    /// Moves the object in `slot` to `local`, the current thread's cache.
+    ///
+    /// # Safety
+    ///
+    /// As for `put_from`; `local` belongs to the calling thread.
+    #[inline(always)]
+    pub(crate) unsafe fn put_local_from(local: &Local<T>, slot: &mut ManuallyDrop<T>) {
+        if !local.push_fast_from(slot) {
+            // SAFETY: `push_fast_from` returned false, so the object is still in `slot`;
+            // forwarded from the caller.
+            unsafe { Self::put_own_slow(local, slot) }
+        }
+    }
+
+    /// `put` with the thread's cache in hand and its magazine full (or being reclaimed):
+    /// `push_slow` spills the magazine, under the lock if need be.
+    ///
+    /// # Safety
+    ///
+    /// As for `put_from`.
+    #[cold]
+    #[inline(never)]
+    unsafe fn put_own_slow(local: &Local<T>, slot: &mut ManuallyDrop<T>) {
+        // SAFETY: the caller gives `slot` up; the object is taken out of it exactly once.
+        drop(local.push_slow(unsafe { ManuallyDrop::take(slot) }));
+    }
+
+    /// `put` when the thread's cache is not in the flat part of the table or not installed.
+    ///
+    /// # Safety
+    ///
+    /// As for `put_from`.
+    #[cold]
+    #[inline(never)]
+    unsafe fn put_slow_from(&self, slot: &mut ManuallyDrop<T>) {
+        match self.local() {
+            Some((local, _)) => {
+                // A thread beyond the flat part of the table gets here with room in its
+                // magazine.
+                if local.push_fast_from(slot) {
+                    return;
+                }
+                // The magazine is full (or cleanup is reclaiming): `push_slow` spills it, under
+                // the lock if need be.
+                // SAFETY: `push_fast_from` returned false, so the object is still in `slot`; the
+                // caller gives `slot` up.
+                drop(local.push_slow(unsafe { ManuallyDrop::take(slot) }));
+            }
+            // SAFETY: as above.
+            None => self.put_cold(unsafe { ManuallyDrop::take(slot) }),
+        }
     }
 
     /// A cached object written into `out`; returns whether one was found.
@@ -195,23 +276,24 @@ impl<T: Send + 'static> Tiers<T> {
     #[cold]
     fn take_cold(&self) -> Option<T> {
         match self.local_or_install() {
-            Some((local, me)) => self.take_slow(local, me),
+            Some((local, me)) => self.take_slow(local, me.id),
             None => self.take_without_local(),
         }
     }
 
+    /// `get` past the thread's magazine; `me` is the thread's index.
     #[cold]
-    fn take_slow(&self, local: &Local<T>, me: ThreadId) -> Option<T> {
+    fn take_slow(&self, local: &Local<T>, me: usize) -> Option<T> {
         local.pop_slow(|| {
             let _pin = crate::deque::pin();
             let n = self.locals.len();
             for k in 1..n {
-                let id = (me.id + k) % n;
+                let id = (me + k) % n;
                 if let Some(full) = self.locals.at(id).and_then(Local::steal) {
                     return Some(Found::Stolen(full));
                 }
             }
-            self.victims.take(me.id).map(Found::Victim)
+            self.victims.take(me).map(Found::Victim)
         })
     }
 

@@ -171,7 +171,7 @@ struct ParkedOwner<'scope> {
     handle: thread::ScopedJoinHandle<'scope, ()>,
 }
 
-const OBJECTS: usize = if cfg!(miri) { 20 } else { 100 };
+const OBJECTS: usize = if cfg!(miri) { MAGAZINE + 8 } else { 100 };
 
 /// Spawns a thread that gets `OBJECTS` objects at once (so all are created), returns them all,
 /// and parks until released.

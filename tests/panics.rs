@@ -235,21 +235,18 @@ fn panic_in_drop_of_object_dropped_by_a_return() {
     let pool = tracked_pool(&counters)
         .max_per_thread(1)
         .keep_if(|t| t.dirty == 0);
-    let mut first = counters.make();
-    first.panic_on_drop = true;
+    let first = counters.make();
     let first_id = first.id;
     pool.put(first);
-    // The bound is 1: this return drops `first`, whose Drop panics.
-    let second = counters.make();
+    // The bound is 1 and the cache is full: this return drops the returned object, whose Drop
+    // panics.
+    let mut second = counters.make();
+    second.panic_on_drop = true;
     let second_id = second.id;
     let err = catch_unwind(AssertUnwindSafe(|| pool.put(second))).expect_err("Drop panic");
     assert!(panic_message(&*err).contains("panics in drop"));
-    assert_eq!(counters.drops_of(first_id), 1);
-    assert_eq!(
-        drain(&pool),
-        [second_id].into(),
-        "the returned object is cached"
-    );
+    assert_eq!(counters.drops_of(second_id), 1);
+    assert_eq!(drain(&pool), [first_id].into(), "the cached object stays");
 
     let mut rejected = counters.make();
     rejected.panic_on_drop = true;

@@ -16,7 +16,7 @@ fn tracked_pool(counters: &Arc<Counters>) -> Pool<Tracked, impl Fn() -> Tracked 
     Pool::from_fn(move || c.make())
 }
 
-const OBJECTS: usize = if cfg!(miri) { 20 } else { 100 };
+const OBJECTS: usize = if cfg!(miri) { MAGAZINE + 8 } else { 100 };
 
 /// Gives this thread its own per-thread index before another thread exits, so that it does not
 /// inherit the exited thread's cache (that would make the tests below pass trivially).
