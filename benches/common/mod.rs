@@ -88,7 +88,7 @@ impl Creator {
 
     /// A fresh raw buffer from allocator `a` (spins `create_cost`; not counted: plain
     /// allocation creates on every get, see `Impl::EVERY_GET_CREATES`).
-    #[inline]
+    #[inline(always)]
     pub fn make_raw<A: GlobalAlloc + Sync>(&self, a: &'static A) -> RawBuf<A> {
         spin(self.spec.create_cost);
         RawBuf::new(a, self.spec.cap)
@@ -146,7 +146,7 @@ impl<A: GlobalAlloc + Sync + 'static> RawBuf<A> {
         Layout::from_size_align(cap.max(1), 16).expect("buffer layout")
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn new(alloc: &'static A, cap: usize) -> Self {
         let layout = Self::layout(cap);
         // SAFETY: `layout` has a non-zero size (`cap.max(1)`).
@@ -179,7 +179,7 @@ impl<A: GlobalAlloc + Sync + 'static> RawBuf<A> {
 }
 
 impl<A: GlobalAlloc + Sync + 'static> Drop for RawBuf<A> {
-    #[inline]
+    #[inline(always)]
     fn drop(&mut self) {
         // SAFETY: `ptr` was allocated by `alloc` with exactly this layout and is freed once.
         unsafe {
@@ -223,6 +223,10 @@ pub trait Impl: Sync + Sized {
     fn new(spec: &Spec) -> Self;
 
     /// Gets a buffer (cached or created) and writes `n` bytes of `byte` into it.
+    ///
+    /// Every implementation marks `get`, `put` and `discard` `#[inline(always)]`: whether the
+    /// compiler would inline them into the workload loop otherwise depends on the size of the
+    /// loop's function, which would add a call to some alternatives and not to others.
     fn get(&self, n: usize, byte: u8) -> Self::H<'_>;
 
     /// Gives a buffer back.
@@ -291,17 +295,17 @@ impl Impl for ReusePool {
             creator,
         }
     }
-    #[inline]
+    #[inline(always)]
     fn get(&self, n: usize, byte: u8) -> Vec<u8> {
         let mut v = self.pool.take();
         fill_vec(&mut v, n, byte);
         v
     }
-    #[inline]
+    #[inline(always)]
     fn put(&self, h: Vec<u8>) {
         self.pool.put(h)
     }
-    #[inline]
+    #[inline(always)]
     fn discard(&self, h: Vec<u8>) {
         drop(h)
     }
@@ -326,17 +330,17 @@ impl Impl for ReusePoolGuard {
     fn new(spec: &Spec) -> Self {
         ReusePoolGuard(ReusePool::new(spec))
     }
-    #[inline]
+    #[inline(always)]
     fn get(&self, n: usize, byte: u8) -> Self::H<'_> {
         let mut g = self.0.pool.get();
         fill_vec(&mut g, n, byte);
         g
     }
-    #[inline]
+    #[inline(always)]
     fn put<'a>(&'a self, h: Self::H<'a>) {
         drop(h)
     }
-    #[inline]
+    #[inline(always)]
     fn discard<'a>(&'a self, h: Self::H<'a>) {
         reuse_pool::Pooled::discard(h)
     }
@@ -378,7 +382,7 @@ impl Impl for TlsFloor {
             creator: Creator::new(spec),
         }
     }
-    #[inline]
+    #[inline(always)]
     fn get(&self, n: usize, byte: u8) -> Vec<u8> {
         let mut v = FLOOR
             .with_borrow_mut(|l| l.pop())
@@ -386,11 +390,11 @@ impl Impl for TlsFloor {
         fill_vec(&mut v, n, byte);
         v
     }
-    #[inline]
+    #[inline(always)]
     fn put(&self, h: Vec<u8>) {
         FLOOR.with_borrow_mut(|l| l.push(h))
     }
-    #[inline]
+    #[inline(always)]
     fn discard(&self, h: Vec<u8>) {
         drop(h)
     }
@@ -424,7 +428,7 @@ impl Impl for ThreadLocalList {
             creator: Creator::new(spec),
         }
     }
-    #[inline]
+    #[inline(always)]
     fn get(&self, n: usize, byte: u8) -> Vec<u8> {
         let mut v = self
             .tl
@@ -435,11 +439,11 @@ impl Impl for ThreadLocalList {
         fill_vec(&mut v, n, byte);
         v
     }
-    #[inline]
+    #[inline(always)]
     fn put(&self, h: Vec<u8>) {
         self.tl.get_or_default().borrow_mut().push(h)
     }
-    #[inline]
+    #[inline(always)]
     fn discard(&self, h: Vec<u8>) {
         drop(h)
     }
@@ -469,18 +473,18 @@ impl Impl for MutexVec {
             creator: Creator::new(spec),
         }
     }
-    #[inline]
+    #[inline(always)]
     fn get(&self, n: usize, byte: u8) -> Vec<u8> {
         let popped = self.stack.lock().unwrap().pop();
         let mut v = popped.unwrap_or_else(|| self.creator.make());
         fill_vec(&mut v, n, byte);
         v
     }
-    #[inline]
+    #[inline(always)]
     fn put(&self, h: Vec<u8>) {
         self.stack.lock().unwrap().push(h)
     }
-    #[inline]
+    #[inline(always)]
     fn discard(&self, h: Vec<u8>) {
         drop(h)
     }
@@ -510,17 +514,17 @@ impl Impl for QueuePool {
             creator: Creator::new(spec),
         }
     }
-    #[inline]
+    #[inline(always)]
     fn get(&self, n: usize, byte: u8) -> Vec<u8> {
         let mut v = self.q.pop().unwrap_or_else(|| self.creator.make());
         fill_vec(&mut v, n, byte);
         v
     }
-    #[inline]
+    #[inline(always)]
     fn put(&self, h: Vec<u8>) {
         let _ = self.q.push(h);
     }
-    #[inline]
+    #[inline(always)]
     fn discard(&self, h: Vec<u8>) {
         drop(h)
     }
@@ -550,17 +554,17 @@ impl Impl for ObjectPool {
             creator: Creator::new(spec),
         }
     }
-    #[inline]
+    #[inline(always)]
     fn get(&self, n: usize, byte: u8) -> Self::H<'_> {
         let mut r = self.pool.pull(|| self.creator.make());
         fill_vec(&mut r, n, byte);
         r
     }
-    #[inline]
+    #[inline(always)]
     fn put<'a>(&'a self, h: Self::H<'a>) {
         drop(h)
     }
-    #[inline]
+    #[inline(always)]
     fn discard<'a>(&'a self, h: Self::H<'a>) {
         drop(h.detach())
     }
@@ -596,13 +600,13 @@ impl Impl for LockfreeLinear {
             creator,
         }
     }
-    #[inline]
+    #[inline(always)]
     fn get(&self, n: usize, byte: u8) -> Self::H<'_> {
         let mut r = self.pool.pull();
         fill_vec(&mut r, n, byte);
         r
     }
-    #[inline]
+    #[inline(always)]
     fn put<'a>(&'a self, h: Self::H<'a>) {
         drop(h)
     }
@@ -633,13 +637,13 @@ impl Impl for LockfreeSpinLock {
             creator,
         }
     }
-    #[inline]
+    #[inline(always)]
     fn get(&self, n: usize, byte: u8) -> Self::H<'_> {
         let mut r = self.pool.pull();
         fill_vec(&mut r, n, byte);
         r
     }
-    #[inline]
+    #[inline(always)]
     fn put<'a>(&'a self, h: Self::H<'a>) {
         drop(h)
     }
@@ -680,17 +684,17 @@ impl Impl for OPool {
             creator,
         }
     }
-    #[inline]
+    #[inline(always)]
     fn get(&self, n: usize, byte: u8) -> Self::H<'_> {
         let mut r = self.pool.get();
         fill_vec(&mut r, n, byte);
         r
     }
-    #[inline]
+    #[inline(always)]
     fn put<'a>(&'a self, h: Self::H<'a>) {
         drop(h)
     }
-    #[inline]
+    #[inline(always)]
     fn discard<'a>(&'a self, h: Self::H<'a>) {
         drop(h.into_inner())
     }
@@ -724,7 +728,7 @@ impl Impl for ShardedSlab {
             creator: Creator::new(spec),
         }
     }
-    #[inline]
+    #[inline(always)]
     fn get(&self, n: usize, byte: u8) -> usize {
         let mut r = self.pool.create().expect("sharded-slab is full");
         if r.capacity() < n.max(1) {
@@ -734,7 +738,7 @@ impl Impl for ShardedSlab {
         fill_vec(&mut r, n, byte);
         r.key()
     }
-    #[inline]
+    #[inline(always)]
     fn put(&self, h: usize) {
         self.pool.clear(h);
     }
@@ -768,13 +772,13 @@ impl Impl for RegexAutomata {
             creator,
         }
     }
-    #[inline]
+    #[inline(always)]
     fn get(&self, n: usize, byte: u8) -> Self::H<'_> {
         let mut g = self.pool.get();
         fill_vec(&mut g, n, byte);
         g
     }
-    #[inline]
+    #[inline(always)]
     fn put<'a>(&'a self, h: Self::H<'a>) {
         regex_automata::util::pool::PoolGuard::put(h)
     }
@@ -840,13 +844,13 @@ impl<K: AllocKind> Impl for Alloc<K> {
             _k: std::marker::PhantomData,
         }
     }
-    #[inline]
+    #[inline(always)]
     fn get(&self, n: usize, byte: u8) -> RawBuf<K::A> {
         let mut b = self.creator.make_raw(K::get());
         b.fill(n, byte);
         b
     }
-    #[inline]
+    #[inline(always)]
     fn put(&self, h: RawBuf<K::A>) {
         drop(h)
     }
