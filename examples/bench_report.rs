@@ -582,14 +582,17 @@ fn targets(t: &Table<'_>, rows: &[Row], memory: &[Vec<String>]) -> Vec<String> {
     };
     let peer = |g: &Group, threads: &str| fastest(g, threads, &is_peer_crate);
     let other = |g: &Group, threads: &str| {
-        fastest(g, threads, &|n: &str| is_alternative(g, n) && !is_peer_crate(n))
+        fastest(g, threads, &|n: &str| {
+            is_alternative(g, n) && !is_peer_crate(n)
+        })
     };
     let named = |p: &Option<(String, f64)>| {
         p.as_ref()
             .map_or("—".into(), |p| format!("{} {}", p.0, fmt_ns(p.1)))
     };
     let ns = |o: Option<f64>| o.map_or("—".into(), fmt_ns);
-    let median = |g: &Group, name: &str, threads: &str| t.get(g.id, name, threads).map(|e| e.median);
+    let median =
+        |g: &Group, name: &str, threads: &str| t.get(g.id, name, threads).map(|e| e.median);
     let floor = |g: &Group, threads: &str| t.get(g.id, g.floor?, threads).map(|e| e.median);
     let cpg = |g: &Group, threads: &str| {
         rows.iter()
@@ -627,6 +630,7 @@ fn targets(t: &Table<'_>, rows: &[Row], memory: &[Vec<String>]) -> Vec<String> {
         let (f, p) = (floor(g, th), peer(g, th));
         let parts: Vec<String> = apis
             .iter()
+            .filter(|(_, name)| median(g, name, th).is_some() || *name == OURS)
             .map(|(api, name)| {
                 let o = median(g, name, th);
                 format!(
@@ -652,6 +656,7 @@ fn targets(t: &Table<'_>, rows: &[Row], memory: &[Vec<String>]) -> Vec<String> {
         let p = peer(g, "2");
         let parts: Vec<String> = apis
             .iter()
+            .filter(|(_, name)| median(g, name, "2").is_some() || *name == OURS)
             .map(|(api, name)| {
                 let o = median(g, name, "2");
                 format!(

@@ -906,8 +906,33 @@ pub fn thread_cpu_time() -> Duration {
     panic!("no per-thread CPU clock here: run with REUSE_POOL_BENCH_CLOCK=wall")
 }
 
+/// Pins the calling thread to CPU `cpu` (Linux; elsewhere, or with `REUSE_POOL_BENCH_PIN=0`,
+/// nothing). `run_threads` pins thread `t` to CPU `t` when there are at least as many CPUs as
+/// threads: two threads left to the scheduler sometimes share a CPU and sometimes not, which
+/// moved the pipeline (a bounded channel between them) between 30 and 190 ns per message for
+/// the channel alone from one run to the next on the 2-CPU machine of the benches.
+pub fn pin_to_cpu(cpu: usize) {
+    #[cfg(target_os = "linux")]
+    {
+        static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        if !*ON.get_or_init(|| std::env::var("REUSE_POOL_BENCH_PIN").as_deref() != Ok("0")) {
+            return;
+        }
+        // SAFETY: `set` is a zeroed, valid `cpu_set_t`; `CPU_SET` writes inside it (`cpu` is
+        // below the number of CPUs, far below `CPU_SETSIZE`); `sched_setaffinity` reads it.
+        unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(cpu, &mut set);
+            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = cpu;
+}
+
 /// Runs `body(thread_index)` on `threads` fresh threads released together by a `Barrier`, after
-/// `prime(thread_index)` (untimed).
+/// `prime(thread_index)` (untimed). Thread `t` is pinned to CPU `t` if there are enough CPUs
+/// (see [`pin_to_cpu`]).
 ///
 /// With `clock == Clock::Wall`, returns the wall time from the earliest start to the latest
 /// end: with all threads running in parallel this is the time of one thread's share, so
@@ -919,11 +944,15 @@ where
     B: Fn(usize) + Sync,
 {
     let barrier = Barrier::new(threads);
+    let pin = thread::available_parallelism().is_ok_and(|n| threads <= n.get());
     let spans: Vec<(Instant, Instant, Duration)> = thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
                 let (barrier, prime, body) = (&barrier, &prime, &body);
                 s.spawn(move || {
+                    if pin {
+                        pin_to_cpu(t);
+                    }
                     prime(t);
                     barrier.wait();
                     let c0 = (clock == Clock::Cpu).then(thread_cpu_time);
