@@ -458,16 +458,7 @@ impl CleanupRig {
         for w in self.workers {
             w.join().expect("cleanup worker panicked");
         }
-        let mut sum = reuse_pool::Stats::default();
-        for p in self.pools.iter() {
-            let s = p.stats();
-            sum.hits += s.hits;
-            sum.misses += s.misses;
-            sum.steals += s.steals;
-            sum.victim_hits += s.victim_hits;
-            sum.puts += s.puts;
-            sum.drops += s.drops;
-        }
+        let sum = self.pools.iter().map(|p| p.stats()).sum();
         (self.rounds, self.refill, sum)
     }
 }

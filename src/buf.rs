@@ -898,18 +898,7 @@ impl BufStats {
 
     /// The counters of every class summed (`cycles` is the global epoch, not summed).
     pub fn total(&self) -> Stats {
-        let mut t = Stats::default();
-        for c in &self.classes {
-            let s = &c.stats;
-            t.hits += s.hits;
-            t.misses += s.misses;
-            t.steals += s.steals;
-            t.victim_hits += s.victim_hits;
-            t.puts += s.puts;
-            t.drops += s.drops;
-            t.cycles = t.cycles.max(s.cycles);
-        }
-        t
+        self.classes.iter().map(|c| c.stats).sum()
     }
 }
 

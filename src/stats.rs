@@ -30,6 +30,44 @@ pub struct Stats {
     pub cycles: u64,
 }
 
+/// Adds the counters of another pool (or class). `cycles` counts the process's cycles, the same
+/// for every pool, so it takes the larger of the two instead of the sum.
+impl std::ops::AddAssign for Stats {
+    fn add_assign(&mut self, o: Stats) {
+        self.hits += o.hits;
+        self.misses += o.misses;
+        self.steals += o.steals;
+        self.victim_hits += o.victim_hits;
+        self.puts += o.puts;
+        self.drops += o.drops;
+        self.cycles = self.cycles.max(o.cycles);
+    }
+}
+
+impl std::ops::Add for Stats {
+    type Output = Stats;
+    fn add(mut self, o: Stats) -> Stats {
+        self += o;
+        self
+    }
+}
+
+/// The counters of several pools together, as `+` adds them.
+///
+/// ```
+/// let a = reuse_pool::Pool::new(String::new);
+/// let b = reuse_pool::Pool::new(String::new);
+/// drop((a.get(), b.get(), b.get()));
+/// let both: reuse_pool::Stats = [a.stats(), b.stats()].into_iter().sum();
+/// assert_eq!(both.misses, 3); // b made two: both of its objects were out at once
+/// assert_eq!(both.puts, 3);
+/// ```
+impl std::iter::Sum for Stats {
+    fn sum<I: Iterator<Item = Stats>>(iter: I) -> Stats {
+        iter.fold(Stats::default(), |a, b| a + b)
+    }
+}
+
 impl Stats {
     /// Objects handed out: `hits + misses + steals + victim_hits`.
     pub fn gets(&self) -> u64 {
