@@ -53,20 +53,21 @@ const NO_INDEX: usize = usize::MAX - 1;
 /// Most empty magazines a thread keeps for reuse.
 const MAX_SPARES: usize = 16;
 
-/// Per-cache counters. Written by the owner with plain stores, so counts are exact per thread
-/// and approximate when summed while threads are running.
+/// Per-cache counters of the slow paths (`hits` and `puts` live in the hit's cache line, in
+/// `Hot`). Written by the owner with plain stores, so counts are exact per thread and
+/// approximate when summed while threads are running.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
-    pub(crate) hits: AtomicU64,
     pub(crate) misses: AtomicU64,
     pub(crate) steals: AtomicU64,
     pub(crate) victim_hits: AtomicU64,
-    pub(crate) puts: AtomicU64,
     pub(crate) drops: AtomicU64,
 }
 
-/// What the protocol protects.
+/// What the protocol protects. `repr(C)`: the magazine comes first, so that it ends inside the
+/// first cache line of `Hot` (see there).
 #[derive(Debug)]
+#[repr(C)]
 struct State<T> {
     /// The private magazine. Its capacity is always at least `Hot::batch`, so a push below that
     /// length never allocates.
@@ -90,7 +91,12 @@ impl<T> State<T> {
 }
 
 /// The part of the cache that the owner touches on every operation.
+///
+/// `repr(C)`, in this order, so that everything a hit reads or writes (the flags, `batch`, the
+/// two counters and the magazine's pointer and length) lies in the first 64 bytes: one cache line
+/// per get or put instead of the three that the compiler's own field order spread it over.
 #[derive(Debug)]
+#[repr(C)]
 struct Hot<T> {
     /// True while the owner is inside a lock-free access to `state`.
     /// Written by the owner only; read by cleanup.
@@ -98,19 +104,23 @@ struct Hot<T> {
     /// Set by cleanup for the duration of a cycle; while it is set the owner takes `slow`'s lock
     /// for every access to `state`. Written by cleanup only; read by the owner.
     reclaim: AtomicBool,
+    /// `barrier::asymmetric()`, copied here so that `enter` reads it from the line it writes
+    /// anyway (the mode never changes once chosen, and it is chosen before any cache exists).
+    asymmetric: bool,
+    /// Objects per magazine, `1..=MAGAZINE`; `batch * (max_batches + 1)` is at most the bound.
+    batch: usize,
+    /// Objects handed out from this cache (magazine or deque). Owner-written, like `Counters`.
+    hits: AtomicU64,
+    /// Objects returned to this cache. Owner-written, like `Counters`.
+    puts: AtomicU64,
     state: UnsafeCell<State<T>>,
     /// Empty magazines (capacity `batch`) for the owner to reuse. Owner thread only.
     spares: UnsafeCell<Vec<Vec<T>>>,
-    /// Objects per magazine, `1..=MAGAZINE`; `batch * (max_batches + 1)` is at most the bound.
-    batch: usize,
     /// Most magazines in the deque.
     max_batches: usize,
     /// Serialises access to `state` while `reclaim` is set.
     slow: Mutex<()>,
-    /// `barrier::asymmetric()`, copied here so that `enter` reads it from the line it writes
-    /// anyway (the mode never changes once chosen, and it is chosen before any cache exists).
-    asymmetric: bool,
-    /// Owner-written counters.
+    /// Owner-written counters of the slow paths.
     counters: Counters,
 }
 
@@ -168,6 +178,8 @@ impl<T: Send + 'static> Local<T> {
                 max_batches: magazines - 1,
                 slow: Mutex::new(()),
                 asymmetric: barrier::asymmetric(),
+                hits: AtomicU64::new(0),
+                puts: AtomicU64::new(0),
                 counters: Counters::default(),
             }),
             stealer: CachePadded::new(EpochCell::new(stealer)),
@@ -194,6 +206,15 @@ impl<T: Send + 'static> Local<T> {
 
     pub(crate) fn counters(&self) -> &Counters {
         &self.hot.counters
+    }
+
+    /// `(hits, puts)` so far.
+    pub(crate) fn hits_and_puts(&self) -> (u64, u64) {
+        let h = &*self.hot;
+        (
+            h.hits.load(Ordering::Relaxed),
+            h.puts.load(Ordering::Relaxed),
+        )
     }
 
     /// Owner only: enters a lock-free window. Returns false if cleanup is reclaiming, in which
@@ -280,7 +301,7 @@ impl<T: Send + 'static> Local<T> {
         });
         self.leave();
         if found {
-            bump(&self.hot.counters.hits, 1);
+            bump(&self.hot.hits, 1);
         }
         found
     }
@@ -311,7 +332,7 @@ impl<T: Send + 'static> Local<T> {
         });
         self.leave();
         if pushed {
-            bump(&self.hot.counters.puts, 1);
+            bump(&self.hot.puts, 1);
         }
         pushed
     }
@@ -363,7 +384,7 @@ impl<T: Send + 'static> Local<T> {
             self.give_spare(e);
         }
         if let Some(v) = value {
-            bump(&self.hot.counters.hits, 1);
+            bump(&self.hot.hits, 1);
             return Some(v);
         }
         // Steal outside any window: stealing pins the epoch, which may run deferred functions.
@@ -429,7 +450,7 @@ impl<T: Send + 'static> Local<T> {
             self.give_spare(spare);
         }
         let c = &self.hot.counters;
-        bump(&c.puts, 1);
+        bump(&self.hot.puts, 1);
         if rejected.is_some() {
             bump(&c.drops, 1);
         }
@@ -490,5 +511,32 @@ impl<T: Send + 'static> Local<T> {
                 out.append(&mut full);
             }
         });
+    }
+}
+
+#[cfg(all(test, not(reuse_pool_loom)))]
+mod tests {
+    use super::{Hot, State};
+    use std::mem::{align_of, offset_of, size_of};
+
+    /// A hit reads and writes only the first 64 bytes of `Hot`, which starts a cache line.
+    #[test]
+    fn a_hit_touches_one_cache_line() {
+        type H = Hot<Vec<u8>>;
+        let mag_end =
+            offset_of!(H, state) + offset_of!(State<Vec<u8>>, mag) + size_of::<Vec<Vec<u8>>>();
+        assert!(mag_end <= 64, "the magazine ends at byte {mag_end}");
+        for (field, at) in [
+            ("busy", offset_of!(H, busy)),
+            ("reclaim", offset_of!(H, reclaim)),
+            ("asymmetric", offset_of!(H, asymmetric)),
+            ("batch", offset_of!(H, batch)),
+            ("hits", offset_of!(H, hits)),
+            ("puts", offset_of!(H, puts)),
+        ] {
+            assert!(at < 64, "{field} at byte {at}");
+        }
+        assert!(align_of::<super::Local<Vec<u8>>>() >= 64);
+        assert_eq!(offset_of!(super::Local<Vec<u8>>, hot) % 64, 0);
     }
 }

@@ -371,11 +371,12 @@ impl<T: Send + 'static> Tiers<T> {
         };
         self.locals.for_each(|l| {
             let c = l.counters();
-            s.hits += r(&c.hits);
+            let (hits, puts) = l.hits_and_puts();
+            s.hits += hits;
+            s.puts += puts;
             s.misses += r(&c.misses);
             s.steals += r(&c.steals);
             s.victim_hits += r(&c.victim_hits);
-            s.puts += r(&c.puts);
             s.drops += r(&c.drops);
         });
         s.cycles = crate::cleanup::cycles();
