@@ -250,19 +250,10 @@ impl<T: Send + 'static> Tiers<T> {
     #[inline(never)]
     unsafe fn put_slow_from(&self, slot: &mut ManuallyDrop<T>) {
         match self.local() {
-            Some((local, _)) => {
-                // A thread beyond the flat part of the table gets here with room in its
-                // magazine.
-                if local.push_fast_from(slot) {
-                    return;
-                }
-                // The magazine is full (or cleanup is reclaiming): `push_slow` spills it, under
-                // the lock if need be.
-                // SAFETY: `push_fast_from` returned false, so the object is still in `slot`; the
-                // caller gives `slot` up.
-                drop(local.push_slow(unsafe { ManuallyDrop::take(slot) }));
-            }
-            // SAFETY: as above.
+            // A thread beyond the flat part of the table: the same as the fast path's caller.
+            // SAFETY: forwarded from the caller; the cache is the calling thread's own.
+            Some((local, _)) => unsafe { Self::put_local_from(local, slot) },
+            // SAFETY: the caller gives `slot` up; the object is taken out of it exactly once.
             None => self.put_cold(unsafe { ManuallyDrop::take(slot) }),
         }
     }
