@@ -683,7 +683,27 @@ fn selected(group: &str) -> bool {
     }
 }
 
-/// Records when the run started and ended, its arguments and the load, for the report.
+/// The checked-out commit, marked when the tree has uncommitted changes; `?` without git.
+fn git_commit() -> String {
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    let Some(mut commit) = git(&["rev-parse", "--short", "HEAD"]) else {
+        return "?".into();
+    };
+    if git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty()) {
+        commit.push_str(" (with uncommitted changes)");
+    }
+    commit
+}
+
+/// Records when the run started and ended, its arguments, the load and the commit, for the
+/// report.
 fn write_run_info(phase: &str) {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -708,6 +728,7 @@ fn write_run_info(phase: &str) {
             Clock::Cpu => "cpu",
         };
         common::merge_line("run.tsv", header, 1, format!("clock\t{clock}"));
+        common::merge_line("run.tsv", header, 1, format!("commit\t{}", git_commit()));
     } else {
         common::merge_line("run.tsv", header, 1, format!("finished\t{now}"));
         common::merge_line("run.tsv", header, 1, format!("loadavg_end\t{load}"));

@@ -251,17 +251,12 @@ fn machine() -> Vec<(String, String)> {
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
             .unwrap_or_else(|| "?".into())
     };
-    let mut commit = cmd("git", &["rev-parse", "--short", "HEAD"]);
-    if !cmd("git", &["status", "--porcelain", "--untracked-files=no"]).is_empty() {
-        commit.push_str(" (with uncommitted changes)");
-    }
     vec![
         ("CPU".into(), model),
         ("nproc".into(), nproc),
         ("memory".into(), mem),
         ("kernel".into(), kernel),
         ("rustc".into(), cmd("rustc", &["-V"])),
-        ("commit".into(), commit),
     ]
 }
 
@@ -383,6 +378,13 @@ fn markdown(
         .filter(|f| f.len() >= 2)
         .map(|f| (f[0].as_str(), f[1].as_str()))
         .collect();
+    let _ = writeln!(
+        md,
+        "| commit benchmarked | {} |",
+        kv.get("commit")
+            .copied()
+            .unwrap_or("not recorded by this run")
+    );
     if let Some(s) = kv.get("started").and_then(|s| s.parse().ok()) {
         let _ = writeln!(md, "| last bench run | {} |", utc(s));
     }
@@ -434,7 +436,10 @@ fn markdown(
          `thread_local!` `RefCell<Vec<Vec<u8>>>` free list at the same thread count (in the \
          pipeline: by the channel alone); `× reuse-pool` divides by reuse-pool. `creates/get` \
          counts `create` calls over the whole benchmark, warm-up included. Medians of criterion's \
-         samples, with their 95% confidence interval.\n"
+         samples, with their 95% confidence interval. Thread `t` of a benchmark is pinned to CPU \
+         `t` when there are enough CPUs (`REUSE_POOL_BENCH_PIN=0` turns it off); every \
+         alternative's get and put are inlined into the loop; each group first runs its \
+         workload untimed for 0.5 s.\n"
     );
     let _ = writeln!(md, "Implementations:\n");
     for (n, d) in IMPLS {
