@@ -27,6 +27,10 @@
 //! do not inflate; the ids then end in `-cpu` (`echo_buf16KiB/pooled/system-cpu`), so that the
 //! two kinds of figures are never compared with each other as baselines.
 
+#[path = "../examples/support/cpu_time.rs"]
+mod cpu_time;
+
+use cpu_time::process_cpu_time;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use rayon::prelude::*;
 use reuse_pool::{Pool, PooledOwned};
@@ -145,32 +149,6 @@ fn alloc_name() -> &'static str {
 
 // ---------------------------------------------------------------------------------------------
 // Clock
-
-/// CPU time (user + system) used so far by every thread of the process.
-#[cfg(all(target_os = "linux", target_pointer_width = "64"))]
-fn process_cpu_time() -> Option<Duration> {
-    #[repr(C)]
-    struct Timespec {
-        tv_sec: i64,
-        tv_nsec: i64,
-    }
-    extern "C" {
-        fn clock_gettime(clock: i32, tp: *mut Timespec) -> i32;
-    }
-    const CLOCK_PROCESS_CPUTIME_ID: i32 = 2;
-    let mut ts = Timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a writable `struct timespec`, two 64-bit fields on 64-bit Linux.
-    let rc = unsafe { clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
-    (rc == 0).then(|| Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
-}
-
-#[cfg(not(all(target_os = "linux", target_pointer_width = "64")))]
-fn process_cpu_time() -> Option<Duration> {
-    None
-}
 
 /// Whether samples are process CPU time (`REUSE_POOL_BENCH_CLOCK=cpu`) rather than wall time.
 fn cpu_clock() -> bool {

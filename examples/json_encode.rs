@@ -27,6 +27,10 @@
 //! cargo run --release --example json_encode -- --batch 256     # 200 KB buffers
 //! ```
 
+#[path = "support/cpu_time.rs"]
+mod cpu_time;
+
+use cpu_time::process_cpu_time;
 use rayon::prelude::*;
 use reuse_pool::Pool;
 use serde::Serialize;
@@ -330,33 +334,6 @@ fn encode(mode: Mode, index: usize, recs: &[Record]) -> (u64, u64) {
             digest(&v)
         }
     }
-}
-
-/// CPU time (user + system) used so far by every thread of the process. On a machine shared
-/// with other work this is steadier than wall time, which also counts time slices lost to others.
-#[cfg(all(target_os = "linux", target_pointer_width = "64"))]
-fn process_cpu_time() -> Option<Duration> {
-    #[repr(C)]
-    struct Timespec {
-        tv_sec: i64,
-        tv_nsec: i64,
-    }
-    extern "C" {
-        fn clock_gettime(clock: i32, tp: *mut Timespec) -> i32;
-    }
-    const CLOCK_PROCESS_CPUTIME_ID: i32 = 2;
-    let mut ts = Timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a writable `struct timespec`, two 64-bit fields on 64-bit Linux.
-    let rc = unsafe { clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
-    (rc == 0).then(|| Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
-}
-
-#[cfg(not(all(target_os = "linux", target_pointer_width = "64")))]
-fn process_cpu_time() -> Option<Duration> {
-    None
 }
 
 struct Pass {
