@@ -30,9 +30,13 @@
 #[path = "support/cpu_time.rs"]
 mod cpu_time;
 
+#[path = "support/rng.rs"]
+mod rng;
+
 use cpu_time::process_cpu_time;
 use rayon::prelude::*;
 use reuse_pool::Pool;
+use rng::Rng;
 use serde::Serialize;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -190,21 +194,7 @@ struct Record {
     note: Option<String>,
 }
 
-struct Rng(u64);
-
 impl Rng {
-    fn next(&mut self) -> u64 {
-        // xorshift64*
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
     fn word(&mut self, min: usize, max: usize) -> String {
         let len = min + self.below((max - min + 1) as u64) as usize;
         (0..len)

@@ -16,7 +16,11 @@
 //! At the end, after two cleanup cycles and the drop of every pool, every object created must
 //! have been dropped exactly once. The process exits with status 1 on any error.
 
+#[path = "support/rng.rs"]
+mod rng;
+
 use reuse_pool::{cleanup, set_cleanup_interval, Pool, Pooled, PooledOwned};
+use rng::Rng;
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering::Relaxed};
 use std::sync::{mpsc, Arc, Barrier};
@@ -144,21 +148,6 @@ fn fresh_pool(bound: usize) -> Pool<Obj> {
 }
 
 static SHARED: Pool<Obj> = Pool::new(Obj::new).reset(reset).keep_if(keep);
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        // xorshift64*
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// One worker: random operations until `deadline`.
 fn worker(
