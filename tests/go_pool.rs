@@ -8,20 +8,19 @@
 
 mod common;
 
-use common::{cycles_lock, manual_cycles, reset_tracked, Counters, Tracked};
+use common::{cycles_lock, manual_cycles, Counters, Tracked};
 use reuse_pool::{cleanup, Pool};
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Barrier;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// `TestPool`: objects put on this thread come back; an object survives one cleanup cycle (the
 /// victim tier keeps it) and is gone after two.
 ///
-/// FAILS until an engine bug is fixed ("victim batch rescue"): taking one object from the
-/// victim tier also moves other, unused victims into the taker's own cache (a stolen batch, or
-/// the rest of a whole magazine), so the next cycle retires them to the victim tier again
-/// instead of dropping them: they survive the second cycle, against DESIGN.md §2 ("a cleanup
-/// cycle drops what the previous cycle moved to the victim tier").
+/// Also pins the "victim batch rescue" bug: taking one object from the victim tier must not
+/// move other, unused victims into the taker's own cache (a stolen batch, or the rest of a
+/// whole magazine), where the next cycle would retire them to the victim tier again instead of
+/// dropping them; they would survive the second cycle, against DESIGN.md §2 ("a cleanup cycle
+/// drops what the previous cycle moved to the victim tier").
 #[test]
 fn pool() {
     let _cycles = cycles_lock();
@@ -151,77 +150,10 @@ fn pool_release() {
 }
 
 /// `TestPoolStress`, made stricter: 8 threads get and return objects while another thread runs
-/// cleanup cycles (Go's GC runs concurrently too). No object is ever held by two threads at
-/// once, every returned object is reset, and every object is dropped exactly once in the end.
+/// cleanup cycles (Go's GC runs concurrently too); see [`common::stress_with_cycles`].
 #[test]
 fn pool_stress() {
     let _cycles = cycles_lock();
     manual_cycles();
-    const P: usize = 8;
-    const N: usize = if cfg!(miri) { 100 } else { 100_000 };
-    let counters = Counters::new();
-    let p = Pool::from_fn({
-        let c = counters.clone();
-        move || c.make()
-    })
-    .reset(reset_tracked);
-    let done = AtomicBool::new(false);
-    let start = Barrier::new(P + 2);
-    let mut gets = 0;
-    std::thread::scope(|s| {
-        let cleaner = s.spawn(|| {
-            start.wait();
-            let mut cycles = 0u64;
-            while !done.load(Ordering::Acquire) {
-                cleanup();
-                cycles += 1;
-                std::thread::yield_now();
-            }
-            cycles
-        });
-        let workers: Vec<_> = (0..P)
-            .map(|t| {
-                let (p, start) = (&p, &start);
-                s.spawn(move || {
-                    start.wait();
-                    let mut gets = 0usize;
-                    let mut held = Vec::with_capacity(3);
-                    for j in 0..N {
-                        // 1 to 3 objects at once, so that the magazine, the deque and the
-                        // stealing paths all take turns.
-                        for _ in 0..1 + j % 3 {
-                            let v = p.get();
-                            v.hold();
-                            assert_eq!(v.dirty, 0, "object {} was not reset", v.id);
-                            held.push(v);
-                            gets += 1;
-                        }
-                        for mut v in held.drain(..) {
-                            v.dirty = t as u64 + 1;
-                            v.release();
-                        }
-                    }
-                    gets
-                })
-            })
-            .collect();
-        // Workers and cleaner start together, so that cycles overlap with the gets and returns.
-        start.wait();
-        for w in workers {
-            gets += w.join().unwrap();
-        }
-        done.store(true, Ordering::Release);
-        let cycles = cleaner.join().unwrap();
-        assert!(cycles > 0, "the cleaner ran no cycle");
-    });
-    let s = p.stats();
-    assert_eq!(s.gets() as usize, gets, "{s:?}");
-    assert_eq!(
-        s.puts as usize, gets,
-        "every return is cached or spilled: {s:?}"
-    );
-    assert_eq!(s.misses, counters.created(), "{s:?}");
-    counters.assert_no_double_drop();
-    drop(p);
-    counters.assert_all_dropped_once();
+    common::stress_with_cycles(8, if cfg!(miri) { 100 } else { 100_000 });
 }

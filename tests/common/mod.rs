@@ -176,3 +176,80 @@ pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         "<non-string panic payload>".to_string()
     }
 }
+
+/// Go's `TestPoolStress`, made stricter: `threads` threads each run `rounds` rounds of taking 1
+/// to 3 objects and returning them, while another thread runs cleanup cycles back to back. No
+/// object is ever held by two threads at once, every returned object is reset, the pool's
+/// counts match the operations, and every object is dropped exactly once in the end.
+///
+/// The caller holds [`cycles_lock`] and has called [`manual_cycles`].
+pub fn stress_with_cycles(threads: usize, rounds: usize) {
+    use reuse_pool::{cleanup, Pool};
+    use std::sync::Barrier;
+
+    let counters = Counters::new();
+    let p = Pool::from_fn({
+        let c = counters.clone();
+        move || c.make()
+    })
+    .reset(reset_tracked);
+    let done = AtomicBool::new(false);
+    let start = Barrier::new(threads + 2);
+    let mut gets = 0;
+    std::thread::scope(|s| {
+        let cleaner = s.spawn(|| {
+            start.wait();
+            let mut cycles = 0u64;
+            while !done.load(Ordering::Acquire) {
+                cleanup();
+                cycles += 1;
+                std::thread::yield_now();
+            }
+            cycles
+        });
+        let workers: Vec<_> = (0..threads)
+            .map(|t| {
+                let (p, start) = (&p, &start);
+                s.spawn(move || {
+                    start.wait();
+                    let mut gets = 0usize;
+                    let mut held = Vec::with_capacity(3);
+                    for j in 0..rounds {
+                        // 1 to 3 objects at once, so that the magazine, the deque and the
+                        // stealing paths all take turns.
+                        for _ in 0..1 + j % 3 {
+                            let v = p.get();
+                            v.hold();
+                            assert_eq!(v.dirty, 0, "object {} was not reset", v.id);
+                            held.push(v);
+                            gets += 1;
+                        }
+                        for mut v in held.drain(..) {
+                            v.dirty = t as u64 + 1;
+                            v.release();
+                        }
+                    }
+                    gets
+                })
+            })
+            .collect();
+        // Workers and cleaner start together, so that cycles overlap with the gets and returns.
+        start.wait();
+        for w in workers {
+            gets += w.join().unwrap();
+        }
+        done.store(true, Ordering::Release);
+        let cycles = cleaner.join().unwrap();
+        assert!(cycles > 0, "the cleaner ran no cycle");
+    });
+    let s = p.stats();
+    assert_eq!(s.gets() as usize, gets, "{s:?}");
+    assert_eq!(
+        s.puts as usize, gets,
+        "every return is cached or spilled: {s:?}"
+    );
+    assert_eq!(s.misses, counters.created(), "{s:?}");
+    counters.assert_no_double_drop();
+    drop(p);
+    counters.assert_all_dropped_once();
+}
