@@ -6,14 +6,14 @@
 //! owner runs this pair on every `get` and `put`, cleanup once per cycle, so the cost is moved to
 //! cleanup:
 //!
-//! * [`light`] (owner): a compiler fence only, when [`heavy`] can use Linux
+//! * the owner's half: a compiler fence only, when [`heavy`] can use Linux
 //!   `membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)`. That system call makes every running thread of
 //!   the process execute a full memory barrier before it returns, so at the instant of that barrier
 //!   each owner is either before its `busy` store (its next `reclaim` load sees `true`) or after
 //!   it (the store is visible to cleanup's `busy` load). This is the pattern of Folly's
 //!   `asymmetricHeavyBarrier` and of userspace RCU.
 //! * Everywhere else (other platforms, a kernel without the command, Miri, loom), both sides use
-//!   `fence(SeqCst)`: slower for the owner, and exactly the textbook Dekker argument in the C++
+//!   `fence(SeqCst)` (the owner's is [`light`]): slower for the owner, and exactly the textbook Dekker argument in the C++
 //!   memory model, which is what Miri and loom check.
 //!
 //! The mode is chosen once, by [`init`], before the first per-thread cache of any pool exists, and
@@ -106,26 +106,14 @@ pub fn asymmetric() -> bool {
     imp::uses_membarrier()
 }
 
-/// The owner's half: between `busy.store(true)` and `reclaim.load()`. `asymmetric` is the value
-/// of [`asymmetric`] (callers keep a copy next to the data they touch; the mode never changes once
-/// [`init`] chose it, and every caller's cache was created after that).
-#[inline(always)]
-pub(crate) fn light(asymmetric: bool) {
-    if asymmetric {
-        // Orders the two accesses in the compiled code; the hardware store→load reordering that
-        // remains is closed by the barrier `heavy` forces on this thread.
-        crate::sync::compiler_fence(Ordering::SeqCst);
-    } else {
-        full_fence();
-    }
-}
-
-/// The owner's half without `membarrier`: pairs with the `fence(SeqCst)` in `heavy`, the Dekker
-/// argument of the C++ model. Out of line so that the fast path's code holds no fence
-/// instruction at all when `membarrier` is in use (`ci/hot_path.sh` checks the disassembly).
+/// The owner's half without `membarrier`, between `busy.store(true)` and the `reclaim` load that
+/// decides: a full fence, the Dekker argument of the C++ model, paired with the `fence(SeqCst)`
+/// in `heavy`. With `membarrier` the owner's half is a compiler fence, which the owner places
+/// itself (`Local::enter`). Out of line so that the fast path's code holds no fence instruction
+/// at all when `membarrier` is in use (`ci/hot_path.sh` checks the disassembly).
 #[cold]
 #[inline(never)]
-fn full_fence() {
+pub(crate) fn light() {
     fence(Ordering::SeqCst);
 }
 

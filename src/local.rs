@@ -19,7 +19,11 @@
 //! # The reclaim protocol
 //!
 //! Every owner access to `state` is `busy = true; light fence; if reclaim { take the lock
-//! instead } access; busy = false (release)`. Cleanup sets `reclaim` on every cache of every
+//! instead } access; busy = false (release)`. The light fence is [`barrier::light`]: a compiler
+//! fence when `membarrier` is in use, a full fence otherwise. The mode is kept in the `reclaim`
+//! byte itself ([`FENCE`]), so that the common case tests one byte: a nonzero byte sends the
+//! owner out of line, where it bails out on [`RECLAIM`] or runs the full fence and loads the byte
+//! again. Cleanup sets `reclaim` on every cache of every
 //! pool, executes one heavy fence ([`crate::barrier`]), then for each cache waits until `busy` is
 //! false, takes the lock, retires the magazine and the deque, and clears `reclaim` (release).
 //! The Dekker argument: an owner access that read `reclaim == false` had its `busy = true` visible
@@ -34,7 +38,10 @@
 
 use crate::barrier;
 use crate::deque::{steal_one, EpochCell, Stealer, Worker};
-use crate::sync::{bump, lock, spin_wait, AtomicBool, AtomicU64, Mutex, Ordering, UnsafeCell};
+use crate::sync::{
+    bump, compiler_fence, lock, spin_wait, AtomicBool, AtomicU64, AtomicU8, Mutex, Ordering,
+    UnsafeCell,
+};
 use crossbeam_utils::CachePadded;
 use std::mem::{self, ManuallyDrop, MaybeUninit};
 use std::ptr;
@@ -52,6 +59,12 @@ const NO_INDEX: usize = usize::MAX - 1;
 
 /// Most empty magazines a thread keeps for reuse.
 const MAX_SPARES: usize = 16;
+
+/// `Hot::reclaim` bit: cleanup is reclaiming this cache; the owner takes the lock.
+const RECLAIM: u8 = 1;
+/// `Hot::reclaim` bit, fixed at creation: the owner's half of the fence pair is a full fence
+/// (`membarrier` is not in use), which the owner runs out of line before it trusts the byte.
+const FENCE: u8 = 2;
 
 /// Per-cache counters of the slow paths (`hits` and `puts` live in the hit's cache line, in
 /// `Hot`). Written by the owner with plain stores, so counts are exact per thread and
@@ -102,12 +115,11 @@ struct Hot<T> {
     /// True while the owner is inside a lock-free access to `state`.
     /// Written by the owner only; read by cleanup.
     busy: AtomicBool,
-    /// Set by cleanup for the duration of a cycle; while it is set the owner takes `slow`'s lock
-    /// for every access to `state`. Written by cleanup only; read by the owner.
-    reclaim: AtomicBool,
-    /// `barrier::asymmetric()`, copied here so that `enter` reads it from the line it writes
-    /// anyway (the mode never changes once chosen, and it is chosen before any cache exists).
-    asymmetric: bool,
+    /// [`RECLAIM`], set by cleanup for the duration of a cycle: while it is set the owner takes
+    /// `slow`'s lock for every access to `state`; and [`FENCE`], set at creation when
+    /// `barrier::asymmetric()` is false (the mode never changes once chosen, and it is chosen
+    /// before any cache exists). Written by cleanup only (the `RECLAIM` bit); read by the owner.
+    reclaim: AtomicU8,
     /// Objects per magazine, `1..=MAGAZINE`; `batch * (max_batches + 1)` is at most the bound.
     batch: usize,
     /// Objects handed out from this cache (magazine or deque). Owner-written, like `Counters`.
@@ -169,7 +181,7 @@ impl<T: Send + 'static> Local<T> {
         Local {
             hot: CachePadded::new(Hot {
                 busy: AtomicBool::new(false),
-                reclaim: AtomicBool::new(false),
+                reclaim: AtomicU8::new(if barrier::asymmetric() { 0 } else { FENCE }),
                 state: UnsafeCell::new(State {
                     mag: Vec::with_capacity(batch),
                     worker,
@@ -178,7 +190,6 @@ impl<T: Send + 'static> Local<T> {
                 batch,
                 max_batches: magazines - 1,
                 slow: Mutex::new(()),
-                asymmetric: barrier::asymmetric(),
                 hits: AtomicU64::new(0),
                 puts: AtomicU64::new(0),
                 counters: Counters::default(),
@@ -192,11 +203,6 @@ impl<T: Send + 'static> Local<T> {
     pub(crate) fn for_index(mut self, id: usize) -> Self {
         self.raw_index = id + 1;
         self
-    }
-
-    /// The thread index this cache belongs to.
-    pub(crate) fn index(&self) -> usize {
-        self.raw_index.wrapping_sub(1)
     }
 
     /// Whether the calling thread holds this cache's index, i.e. owns it.
@@ -224,16 +230,37 @@ impl<T: Send + 'static> Local<T> {
     fn enter(&self) -> bool {
         let h = &*self.hot;
         h.busy.store(true, Ordering::Relaxed);
-        // Orders the store above before the load below; `barrier::heavy` in cleanup is the
-        // other half (see `crate::barrier`).
-        barrier::light(h.asymmetric);
-        // load-acquire: pairs with the store-release of `false` at the end of `retire`, so that
-        // cleanup's changes to `state` happen-before our use of it.
-        if h.reclaim.load(Ordering::Acquire) {
-            h.busy.store(false, Ordering::Release);
-            return false;
+        // Orders the store above before the load below in the compiled code. With `membarrier`
+        // that is the owner's whole half of the fence pair (`crate::barrier`); without it the
+        // byte has `FENCE` set, and `enter_fenced` runs the full fence and loads it again.
+        compiler_fence(Ordering::SeqCst);
+        // load-acquire: pairs with the store-release that clears `RECLAIM` at the end of
+        // `retire`, so that cleanup's changes to `state` happen-before our use of it.
+        let seen = h.reclaim.load(Ordering::Acquire);
+        if seen != 0 {
+            return self.enter_fenced(seen);
         }
         true
+    }
+
+    /// `enter` when the byte was not zero: bails out if cleanup is reclaiming, otherwise (the
+    /// `FENCE` mode) runs the owner's half of the fence pair and decides on a second load, which
+    /// is the one the Dekker argument is about. Out of line, so that the fast path's code holds
+    /// no fence instruction (`ci/hot_path.sh`).
+    #[cold]
+    #[inline(never)]
+    fn enter_fenced(&self, seen: u8) -> bool {
+        let h = &*self.hot;
+        if seen & RECLAIM == 0 {
+            // `seen` is `FENCE`: order the `busy` store before the load below.
+            barrier::light();
+            // load-acquire: as in `enter`.
+            if h.reclaim.load(Ordering::Acquire) & RECLAIM == 0 {
+                return true;
+            }
+        }
+        h.busy.store(false, Ordering::Release);
+        false
     }
 
     /// Owner only: leaves a lock-free window.
@@ -465,13 +492,14 @@ impl<T: Send + 'static> Local<T> {
 
     /// Cleanup, step 1: announce the reclaim.
     pub(crate) fn flag(&self) {
-        // Relaxed: ordered before the `busy` loads by `barrier::heavy`.
-        self.hot.reclaim.store(true, Ordering::Relaxed);
+        // Relaxed: ordered before the `busy` loads by `barrier::heavy`. Only cleanup changes the
+        // byte after creation, so the read-modify-write races with nothing.
+        self.hot.reclaim.fetch_or(RECLAIM, Ordering::Relaxed);
     }
 
     /// Whether `flag` was called in the current cycle (only cleanup writes the flag).
     pub(crate) fn is_flagged(&self) -> bool {
-        self.hot.reclaim.load(Ordering::Relaxed)
+        self.hot.reclaim.load(Ordering::Relaxed) & RECLAIM != 0
     }
 
     /// Cleanup, step 2, after `barrier::heavy`: moves the magazine into the deque and retires
@@ -500,7 +528,7 @@ impl<T: Send + 'static> Local<T> {
         });
         // store-release: pairs with the load-acquire in `enter`; the owner's next access sees the
         // emptied cache.
-        self.hot.reclaim.store(false, Ordering::Release);
+        self.hot.reclaim.fetch_and(!RECLAIM, Ordering::Release);
         retired
     }
 
@@ -536,7 +564,6 @@ mod tests {
         for (field, at) in [
             ("busy", offset_of!(H, busy)),
             ("reclaim", offset_of!(H, reclaim)),
-            ("asymmetric", offset_of!(H, asymmetric)),
             ("batch", offset_of!(H, batch)),
             ("hits", offset_of!(H, hits)),
             ("puts", offset_of!(H, puts)),

@@ -53,6 +53,9 @@ pub struct Pool<T, F = fn() -> T> {
     create: F,
     reset: Option<fn(&mut T)>,
     keep_if: Option<fn(&T) -> bool>,
+    /// `reset` or `keep_if` is set: a return must go through `filter` (one test on the hot path
+    /// instead of two).
+    filtered: bool,
     max_per_thread: usize,
     engine: Engine<T>,
 }
@@ -110,6 +113,7 @@ impl<T, F: Fn() -> T> Pool<T, F> {
             create,
             reset: None,
             keep_if: None,
+            filtered: false,
             max_per_thread: DEFAULT_MAX_PER_THREAD,
             engine: Engine::new(),
         }
@@ -180,6 +184,7 @@ impl<T, F> Pool<T, F> {
                 create: ptr::read(&(*p).create),
                 reset,
                 keep_if,
+                filtered: reset.is_some() || keep_if.is_some(),
                 max_per_thread,
                 engine: ptr::read(&(*p).engine),
             }
@@ -229,13 +234,24 @@ impl<T: Send + 'static, F: Fn() -> T> Pool<T, F> {
     /// ```
     #[inline(always)]
     pub fn get(&self) -> Pooled<'_, T, F> {
-        let tiers = self.tiers();
         let mut slot = MaybeUninit::uninit();
-        let (found, home) = tiers.take_home_into(&mut slot);
+        if let Some(home) = self.tiers().take_hit_into(&mut slot) {
+            // SAFETY: `take_hit_into` returned `Some`, so it wrote `slot`.
+            return Pooled::with_home(self, unsafe { slot.assume_init() }, home);
+        }
+        self.get_miss()
+    }
+
+    /// `get` past the hit: one call, so that the inlined part stays small.
+    #[cold]
+    #[inline(never)]
+    fn get_miss(&self) -> Pooled<'_, T, F> {
+        let mut slot = MaybeUninit::uninit();
+        let (found, home) = self.tiers().take_home_slow(&mut slot);
         if !found {
             slot.write(self.create_counted());
         }
-        // SAFETY: `slot` was written either by `take_home_into` (when it returned true) or just
+        // SAFETY: `slot` was written either by `take_home_slow` (when it returned true) or just
         // above.
         Pooled::with_home(self, unsafe { slot.assume_init() }, home)
     }
@@ -252,8 +268,20 @@ impl<T: Send + 'static, F: Fn() -> T> Pool<T, F> {
     #[inline(always)]
     pub fn take(&self) -> T {
         let mut slot = MaybeUninit::uninit();
-        if self.tiers().take_into(&mut slot) {
-            // SAFETY: `take_into` returned true, so it wrote `slot`.
+        if self.tiers().take_hit_into(&mut slot).is_some() {
+            // SAFETY: `take_hit_into` returned `Some`, so it wrote `slot`.
+            return unsafe { slot.assume_init() };
+        }
+        self.take_miss()
+    }
+
+    /// `take` past the hit: one call, so that the inlined part stays small.
+    #[cold]
+    #[inline(never)]
+    fn take_miss(&self) -> T {
+        let mut slot = MaybeUninit::uninit();
+        if self.tiers().take_home_slow(&mut slot).0 {
+            // SAFETY: `take_home_slow` returned true, so it wrote `slot`.
             unsafe { slot.assume_init() }
         } else {
             self.create_counted()
@@ -303,7 +331,7 @@ impl<T: Send + 'static, F: Fn() -> T> Pool<T, F> {
     /// afterwards.
     #[inline(always)]
     pub(crate) unsafe fn put_from(&self, slot: &mut ManuallyDrop<T>, home: Home<'_, T>) {
-        if self.reset.is_some() || self.keep_if.is_some() {
+        if self.filtered {
             // SAFETY: forwarded from the caller. On `false`, `filter` took the object, and
             // `slot` is not used again.
             if !unsafe { self.filter(slot) } {

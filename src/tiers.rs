@@ -161,39 +161,39 @@ impl<T: Send + 'static> Tiers<T> {
         self.locals.get_direct(thread_id::index_or_huge())
     }
 
+    /// The hit in the current thread's own magazine, the only part of `get` that is inlined: the
+    /// object is written into `out` and the thread's cache is returned, for a guard to return to.
+    /// `None` (with `out` untouched) sends the caller to [`take_home_slow`](Self::take_home_slow).
+    #[inline(always)]
+    pub(crate) fn take_hit_into(&self, out: &mut MaybeUninit<T>) -> Option<Home<'_, T>> {
+        let local = self.local_fast()?;
+        if local.pop_fast_into(out) {
+            return Some(Home { local: Some(local) });
+        }
+        None
+    }
+
     /// A cached object written into `out` (returns whether one was found), and the current
     /// thread's cache for a guard to return to.
-    ///
-    /// Only the hit in the thread's own magazine is inlined; everything else is one call.
     #[inline(always)]
     pub(crate) fn take_home_into(&self, out: &mut MaybeUninit<T>) -> (bool, Home<'_, T>) {
-        if let Some(local) = self.local_fast() {
-            let home = Home { local: Some(local) };
-            if local.pop_fast_into(out) {
-                return (true, home);
-            }
-            return (self.take_own_slow(local, out), home);
+        match self.take_hit_into(out) {
+            Some(home) => (true, home),
+            None => self.take_home_slow(out),
         }
-        self.take_home_slow(out)
     }
 
-    /// `get` with the thread's cache in hand and its magazine empty (or being reclaimed).
+    /// `get` past [`take_hit_into`](Self::take_hit_into): the magazine is empty or being
+    /// reclaimed, or the thread's cache is not in the flat part of the table or not installed.
+    /// Writes the object into `out` and returns whether it found one, with the thread's cache.
     #[cold]
     #[inline(never)]
-    fn take_own_slow(&self, local: &Local<T>, out: &mut MaybeUninit<T>) -> bool {
-        write_some(out, self.take_slow(local, local.index()))
-    }
-
-    /// `get` when the thread's cache is not in the flat part of the table or not installed.
-    #[cold]
-    #[inline(never)]
-    fn take_home_slow(&self, out: &mut MaybeUninit<T>) -> (bool, Home<'_, T>) {
+    pub(crate) fn take_home_slow(&self, out: &mut MaybeUninit<T>) -> (bool, Home<'_, T>) {
         if let Some((local, me)) = self.local() {
-            let home = Home { local: Some(local) };
-            if local.pop_fast_into(out) {
-                return (true, home);
-            }
-            return (write_some(out, self.take_slow(local, me.id)), home);
+            // `take_slow` looks in the magazine first (a thread beyond the flat part of the
+            // table comes here with its magazine untried).
+            let found = write_some(out, self.take_slow(local, me.id));
+            return (found, Home { local: Some(local) });
         }
         (write_some(out, self.take_cold()), Home::NONE)
     }
@@ -272,7 +272,8 @@ impl<T: Send + 'static> Tiers<T> {
         }
     }
 
-    /// `get` past the thread's magazine; `me` is the thread's index.
+    /// `get` with the thread's cache in hand: its magazine, its deque, other threads' deques, the
+    /// victim tier (`Local::pop_slow`); `me` is the thread's index.
     #[cold]
     fn take_slow(&self, local: &Local<T>, me: usize) -> Option<T> {
         local.pop_slow(|| {
