@@ -20,13 +20,16 @@
 //! objects per thread per round, as in Go.
 //!
 //! ```text
-//! cargo bench --bench pool                      # everything (~10 minutes)
+//! cargo bench --bench pool                      # everything, 3 rounds (~25 minutes)
 //! cargo bench --bench pool -- get_put           # one group (criterion's filter)
 //! cargo bench --bench pool -- memory            # only the RSS measurement
 //! cargo run --release --example bench_report    # docs/BENCHMARKS.md and docs/benchmarks.svg
 //! ```
 
 mod common;
+#[path = "../examples/support/rounds.rs"]
+#[allow(dead_code)] // the report reads rounds back with `split_round`; the bench only names them
+mod rounds;
 
 use common::{
     for_each_impl, out_dir, record, rss_bytes, run_threads, trim_system_allocator, Clock, Impl,
@@ -167,10 +170,11 @@ fn run<I: Impl>(work: Work, imp: &I, threads: usize, iters: u64, gets: &AtomicU6
     }
 }
 
-/// One workload over every implementation.
+/// One round of one workload over every implementation.
 struct GroupRun<'g, 'c> {
     g: &'g mut BenchmarkGroup<'c, WallTime>,
-    group: &'static str,
+    /// The criterion group id of this round (`rounds::round_group`).
+    group: String,
     work: Work,
     threads: &'static [usize],
     spec: Spec,
@@ -182,7 +186,7 @@ impl GroupRun<'_, '_> {
             if self.work == Work::Pipeline {
                 if let Some(why) = I::CROSS_THREAD {
                     record(Row {
-                        group: self.group.into(),
+                        group: self.group.clone(),
                         name: name.into(),
                         threads: t.to_string(),
                         creates: None,
@@ -236,7 +240,7 @@ impl GroupRun<'_, '_> {
             }
             drop(imp);
             record(Row {
-                group: self.group.into(),
+                group: self.group.clone(),
                 name: name.into(),
                 threads: t.to_string(),
                 creates: Some(creates),
@@ -253,25 +257,30 @@ impl Visit for GroupRun<'_, '_> {
     }
 }
 
+/// Round `round` of one workload over every implementation (`rounds::round_group` names it).
+#[allow(clippy::too_many_arguments)]
 fn workload(
     c: &mut Criterion,
-    group: &'static str,
+    name: &'static str,
     work: Work,
     threads: &'static [usize],
     spec: Spec,
     extras: bool,
+    round: usize,
+    rounds: usize,
 ) {
-    eprintln!("== {group} ==");
+    let group = rounds::round_group(name, round);
+    eprintln!("== {group} (round {round} of {rounds}) ==");
     warm_up(work, threads, &spec);
-    let mut g = c.benchmark_group(group);
+    let mut g = c.benchmark_group(group.as_str());
     let mut run = GroupRun {
         g: &mut g,
-        group,
+        group: group.clone(),
         work,
         threads,
         spec,
     };
-    for_each_impl(&mut run, extras);
+    for_each_impl(&mut run, extras, (round - 1, rounds));
     if work == Work::ExpensiveNew {
         // Go's ExpensiveNew exists to stress cleanup and re-creation (there, GC cycles): the
         // same workload with the automatic driver on at a short period.
@@ -283,15 +292,15 @@ fn workload(
         reuse_pool::set_cleanup_interval(None);
     }
     if work == Work::Pipeline {
-        channel_only(&mut g);
+        channel_only(&mut g, &group);
     }
     g.finish();
 }
 
 /// Runs the workload untimed for half a second per thread count, on a throwaway pool.
 ///
-/// The alternatives of a group run one after another, reuse-pool first; without this, the first
-/// one pays alone for the change from the previous group (threads parked or exited, the system
+/// The alternatives of a group run one after another; without this, the first one pays alone for
+/// the change from the previous group (threads parked or exited, the system
 /// allocator's arenas and free lists in another state): churn measured 240 ns per object for
 /// reuse-pool in a full run and 116 ns when its group ran alone.
 fn warm_up(work: Work, threads: &[usize], spec: &Spec) {
@@ -306,7 +315,7 @@ fn warm_up(work: Work, threads: &[usize], spec: &Spec) {
 }
 
 /// The pipeline's baseline: the same channel carrying a `u64`, no objects at all.
-fn channel_only(g: &mut BenchmarkGroup<'_, WallTime>) {
+fn channel_only(g: &mut BenchmarkGroup<'_, WallTime>, group: &str) {
     let sent = AtomicU64::new(0);
     let mut ran = false;
     g.bench_function(BenchmarkId::new("channel-only", 2), |b| {
@@ -334,7 +343,7 @@ fn channel_only(g: &mut BenchmarkGroup<'_, WallTime>) {
     });
     if ran {
         record(Row {
-            group: "pipeline".into(),
+            group: group.into(),
             name: "channel-only".into(),
             threads: "2".into(),
             creates: None,
@@ -635,7 +644,7 @@ fn memory() {
         "== memory: {MEM_THREADS} idle threads x {MEM_PER_THREAD} buffers x {} KiB ==",
         MEM_CAP >> 10
     );
-    for_each_impl(&mut MemoryRun, false);
+    for_each_impl(&mut MemoryRun, false, (0, 1));
     eprintln!("  written to {}", out_dir().join("memory.tsv").display());
 }
 
@@ -702,9 +711,24 @@ fn git_commit() -> String {
     commit
 }
 
+/// How many rounds of every timed workload group to run: `REUSE_POOL_BENCH_ROUNDS`, default
+/// [`DEFAULT_ROUNDS`]. The report takes the median over the rounds.
+fn rounds() -> usize {
+    match std::env::var("REUSE_POOL_BENCH_ROUNDS") {
+        Err(_) => DEFAULT_ROUNDS,
+        Ok(v) => match v.parse::<usize>() {
+            Ok(n) if n >= 1 => n,
+            _ => panic!("REUSE_POOL_BENCH_ROUNDS must be a whole number of at least 1, not {v:?}"),
+        },
+    }
+}
+
+/// Rounds of every timed group when `REUSE_POOL_BENCH_ROUNDS` is not set.
+const DEFAULT_ROUNDS: usize = 3;
+
 /// Records when the run started and ended, its arguments, the load and the commit, for the
 /// report.
-fn write_run_info(phase: &str) {
+fn write_run_info(phase: &str, rounds: usize) {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -729,6 +753,7 @@ fn write_run_info(phase: &str) {
         };
         common::merge_line("run.tsv", header, 1, format!("clock\t{clock}"));
         common::merge_line("run.tsv", header, 1, format!("commit\t{}", git_commit()));
+        common::merge_line("run.tsv", header, 1, format!("rounds\t{rounds}"));
     } else {
         common::merge_line("run.tsv", header, 1, format!("finished\t{now}"));
         common::merge_line("run.tsv", header, 1, format!("loadavg_end\t{load}"));
@@ -749,26 +774,34 @@ fn main() {
         ..Spec::DEFAULT
     };
     let d = Spec::DEFAULT;
-    write_run_info("started");
-    workload(&mut c, "get_put", Work::GetPut, &[1, 2], d, true);
-    workload(&mut c, "overflow", Work::Overflow, &[1, 2], d, false);
-    workload(&mut c, "starvation", Work::Starvation, &[1, 2], d, false);
-    workload(
-        &mut c,
-        "expensive_new",
-        Work::ExpensiveNew,
-        &[1, 2],
-        expensive,
-        false,
-    );
-    workload(&mut c, "pipeline", Work::Pipeline, &[2], d, true);
-    workload(&mut c, "churn", Work::Churn, &[2], d, false);
+    let rounds = rounds();
+    write_run_info("started", rounds);
+    // The whole list of workloads once per round, so that the rounds of one group lie minutes
+    // apart: a slow spell of a shared machine then lands in one round, not in all of them.
+    for r in 1..=rounds {
+        let w = |c: &mut Criterion, name, work, threads, spec, extras| {
+            workload(c, name, work, threads, spec, extras, r, rounds)
+        };
+        w(&mut c, "get_put", Work::GetPut, &[1, 2], d, true);
+        w(&mut c, "overflow", Work::Overflow, &[1, 2], d, false);
+        w(&mut c, "starvation", Work::Starvation, &[1, 2], d, false);
+        w(
+            &mut c,
+            "expensive_new",
+            Work::ExpensiveNew,
+            &[1, 2],
+            expensive,
+            false,
+        );
+        w(&mut c, "pipeline", Work::Pipeline, &[2], d, true);
+        w(&mut c, "churn", Work::Churn, &[2], d, false);
+    }
     cleanup_group(&mut c);
     if selected("memory") {
         memory();
     }
     c.final_summary();
-    write_run_info("finished");
+    write_run_info("finished", rounds);
     eprintln!(
         "results: {}; report: cargo run --release --example bench_report",
         out_dir().join("results.tsv").display()

@@ -254,26 +254,36 @@ pub trait Visit {
     fn visit<I: Impl>(&mut self);
 }
 
-/// Visits every implementation, reuse-pool and the floor first. `extras` adds variants of
-/// reuse-pool that only some groups show (the `get` guard API).
-pub fn for_each_impl(v: &mut impl Visit, extras: bool) {
-    v.visit::<ReusePool>();
+/// Visits every implementation. The list (reuse-pool, the floor, the other alternatives) is
+/// started `part.0 / part.1` of the way down and wraps around: round `r` of `n` passes
+/// `(r - 1, n)`, so that the rounds of a group start at different places and no implementation
+/// always runs first. `extras` adds variants of reuse-pool that only some groups show (the
+/// `get` guard API).
+pub fn for_each_impl<V: Visit>(v: &mut V, extras: bool, part: (usize, usize)) {
+    let mut all: Vec<fn(&mut V)> = vec![|v| v.visit::<ReusePool>()];
     if extras {
-        v.visit::<ReusePoolGuard>();
+        all.push(|v| v.visit::<ReusePoolGuard>());
     }
-    v.visit::<TlsFloor>();
-    v.visit::<ThreadLocalList>();
-    v.visit::<MutexVec>();
-    v.visit::<QueuePool>();
-    v.visit::<ObjectPool>();
-    v.visit::<LockfreeLinear>();
-    v.visit::<LockfreeSpinLock>();
-    v.visit::<OPool>();
-    v.visit::<ShardedSlab>();
-    v.visit::<RegexAutomata>();
-    v.visit::<Alloc<SystemA>>();
-    v.visit::<Alloc<MimallocA>>();
-    v.visit::<Alloc<JemallocA>>();
+    all.extend([
+        |v: &mut V| v.visit::<TlsFloor>(),
+        |v: &mut V| v.visit::<ThreadLocalList>(),
+        |v: &mut V| v.visit::<MutexVec>(),
+        |v: &mut V| v.visit::<QueuePool>(),
+        |v: &mut V| v.visit::<ObjectPool>(),
+        |v: &mut V| v.visit::<LockfreeLinear>(),
+        |v: &mut V| v.visit::<LockfreeSpinLock>(),
+        |v: &mut V| v.visit::<OPool>(),
+        |v: &mut V| v.visit::<ShardedSlab>(),
+        |v: &mut V| v.visit::<RegexAutomata>(),
+        |v: &mut V| v.visit::<Alloc<SystemA>>(),
+        |v: &mut V| v.visit::<Alloc<MimallocA>>(),
+        |v: &mut V| v.visit::<Alloc<JemallocA>>(),
+    ]);
+    let n = all.len();
+    all.rotate_left(part.0 * n / part.1.max(1) % n);
+    for visit in all {
+        visit(v);
+    }
 }
 
 // ---- reuse-pool ------------------------------------------------------------------------------
