@@ -14,6 +14,7 @@
 //!   retires the cache, the pool's drop.
 //! * `spares` (empty magazines kept for reuse): the owner thread only, never another thread.
 //! * `stealer`: any thread, lock-free (epoch-protected); replaced by cleanup under `slow`.
+//! * `stocked` (beside the stealer): read by any thread, written inside `state` accesses only.
 //! * counters: written by the owner only (plain load + store), read by anyone.
 //!
 //! # The reclaim protocol
@@ -144,9 +145,25 @@ pub(crate) struct Local<T> {
     /// `thread_id::raw()` of every thread that holds this cache's index: the index plus one.
     /// [`NO_INDEX`] for a cache made outside a table (the models). Immutable.
     raw_index: usize,
-    /// Stealer of the current worker. Read by other threads on every steal, so it lives on its own
-    /// cache line, away from the owner's stores.
-    stealer: CachePadded<EpochCell<Stealer<Vec<T>>>>,
+    /// What other threads read to steal, on its own cache line, away from the owner's stores.
+    shared: CachePadded<Shared<T>>,
+}
+
+/// The part of a cache that other threads read when they look for a magazine to steal.
+#[derive(Debug)]
+struct Shared<T> {
+    /// Stealer of the current worker.
+    stealer: EpochCell<Stealer<Vec<T>>>,
+    /// Whether the deque held a magazine after the last change that the owner or cleanup made to
+    /// it; stores happen inside `state` accesses, and only when the value changes, so the line
+    /// stays shared while the deque's state does not change. A thief skips a cache that reads
+    /// `false` without pinning the epoch or touching the deque, whose indices the owner writes
+    /// on every transfer. Thieves do not clear it: after a steal empties the deque it stays
+    /// `true` until the owner's next pop finds the deque empty, which costs one failed steal.
+    /// A stale `false` only makes a thief create instead of stealing, which the pool's
+    /// semantics allow; any happens-before edge from the owner (a join, a channel) makes the
+    /// current value visible.
+    stocked: AtomicBool,
 }
 
 // SAFETY: `state` and `spares` are the only fields that are not `Sync` by themselves.
@@ -194,7 +211,10 @@ impl<T: Send + 'static> Local<T> {
                 puts: AtomicU64::new(0),
                 counters: Counters::default(),
             }),
-            stealer: CachePadded::new(EpochCell::new(stealer)),
+            shared: CachePadded::new(Shared {
+                stealer: EpochCell::new(stealer),
+                stocked: AtomicBool::new(false),
+            }),
             raw_index: NO_INDEX,
         }
     }
@@ -400,7 +420,9 @@ impl<T: Send + 'static> Local<T> {
             if let Some(v) = s.mag.pop() {
                 return (Some(v), None);
             }
-            match s.worker.pop() {
+            let popped = s.worker.pop();
+            self.set_stocked(s);
+            match popped {
                 Some(full) => {
                     let empty = mem::replace(&mut s.mag, full);
                     (s.mag.pop(), Some(empty))
@@ -435,7 +457,9 @@ impl<T: Send + 'static> Local<T> {
                     // magazine: install the stolen one.
                     (Some(mem::replace(&mut s.mag, full)), None)
                 } else {
-                    (None, s.push_or_return(full, max_batches))
+                    let returned = s.push_or_return(full, max_batches);
+                    self.set_stocked(s);
+                    (None, returned)
                 }
             });
             if let Some(e) = empty {
@@ -469,6 +493,7 @@ impl<T: Send + 'static> Local<T> {
                     let full = mem::replace(&mut s.mag, spare);
                     s.mag.push(value);
                     s.worker.push(full);
+                    self.set_stocked(s);
                     (None, None)
                 }
                 spare => (spare, Some(value)),
@@ -487,7 +512,27 @@ impl<T: Send + 'static> Local<T> {
 
     /// Any thread: steals one magazine from this cache's deque.
     pub(crate) fn steal(&self) -> Option<Vec<T>> {
-        self.stealer.with(steal_one)
+        self.shared.stealer.with(steal_one)
+    }
+
+    /// Any thread: whether a steal from this cache may find a magazine (`Shared::stocked`).
+    /// `false` means that the owner's or cleanup's last look found the deque empty.
+    #[inline]
+    pub(crate) fn is_stocked(&self) -> bool {
+        // Relaxed: a hint only (see the field); the steal that follows a `true` synchronises on
+        // its own.
+        self.shared.stocked.load(Ordering::Relaxed)
+    }
+
+    /// Inside a `state` access (owner window or lock): records whether the deque holds a
+    /// magazine now, storing only when that changed.
+    fn set_stocked(&self, s: &State<T>) {
+        let stocked = !s.worker.is_empty();
+        // Relaxed: a hint only. Only `state` accesses, which never overlap, store it, so the
+        // load reads the latest store.
+        if self.shared.stocked.load(Ordering::Relaxed) != stocked {
+            self.shared.stocked.store(stocked, Ordering::Relaxed);
+        }
     }
 
     /// Cleanup, step 1: announce the reclaim.
@@ -519,11 +564,13 @@ impl<T: Send + 'static> Local<T> {
                 s.worker.push(partial);
             }
             if s.worker.is_empty() {
+                self.set_stocked(s);
                 return None;
             }
             let fresh = Worker::new_lifo();
-            self.stealer.replace(fresh.stealer(), |_| {});
+            self.shared.stealer.replace(fresh.stealer(), |_| {});
             let old = mem::replace(&mut s.worker, fresh);
+            self.set_stocked(s);
             Some(old.stealer())
         });
         // store-release: pairs with the load-acquire in `enter`; the owner's next access sees the
@@ -539,6 +586,7 @@ impl<T: Send + 'static> Local<T> {
             while let Some(mut full) = s.worker.pop() {
                 out.append(&mut full);
             }
+            self.set_stocked(s);
         });
     }
 }
@@ -572,5 +620,53 @@ mod tests {
         }
         assert!(align_of::<super::Local<Vec<u8>>>() >= 64);
         assert_eq!(offset_of!(super::Local<Vec<u8>>, hot) % 64, 0);
+    }
+}
+
+#[cfg(all(test, not(reuse_pool_loom)))]
+mod stocked_tests {
+    use super::{Local, MAGAZINE};
+
+    /// `is_stocked` follows the deque through a spill, the owner's pops, a steal and a retire.
+    #[test]
+    fn stocked_follows_the_deque() {
+        // Three magazines of `MAGAZINE`: the private one and two in the deque.
+        let l = Local::<usize>::new(3 * MAGAZINE);
+        assert!(!l.is_stocked(), "a new cache has nothing to steal");
+        for i in 0..MAGAZINE {
+            assert!(l.push_slow(i).is_none());
+        }
+        assert!(!l.is_stocked(), "a full magazine alone stays private");
+        assert!(l.push_slow(MAGAZINE).is_none());
+        assert!(l.is_stocked(), "the spill put a magazine in the deque");
+        // The object that started the new magazine, then the deque's magazine, which empties it.
+        assert_eq!(l.pop_slow(|| None), Some(MAGAZINE));
+        assert_eq!(l.pop_slow(|| None), Some(MAGAZINE - 1));
+        assert!(!l.is_stocked(), "the owner's pop emptied the deque");
+
+        // Refill the magazine, spill it, and let a thief take it.
+        for i in 0..MAGAZINE {
+            assert!(l.push_slow(100 + i).is_none());
+        }
+        assert!(l.is_stocked());
+        let stolen = l.steal().expect("a magazine to steal");
+        assert_eq!(stolen.len(), MAGAZINE);
+        assert!(l.is_stocked(), "thieves leave the hint to the owner");
+        // The owner's next miss finds the deque empty and clears it.
+        for _ in 0..MAGAZINE - 1 {
+            assert!(l.pop_slow(|| None).is_some());
+        }
+        assert_eq!(l.pop_slow(|| None), None);
+        assert!(!l.is_stocked());
+
+        // Cleanup retires a stocked deque: the new one is empty.
+        for i in 0..MAGAZINE + 1 {
+            assert!(l.push_slow(200 + i).is_none());
+        }
+        assert!(l.is_stocked());
+        l.flag();
+        let retired = l.retire().expect("the cache held objects");
+        assert!(!l.is_stocked(), "the fresh deque is empty");
+        assert_eq!(retired.len(), 2, "the spilled magazine and the partial one");
     }
 }

@@ -277,11 +277,20 @@ impl<T: Send + 'static> Tiers<T> {
     #[cold]
     fn take_slow(&self, local: &Local<T>, me: usize) -> Option<T> {
         local.pop_slow(|| {
-            let _pin = crate::deque::pin();
             let n = self.locals.len();
-            for k in 1..n {
-                let id = (me + k) % n;
-                if let Some(full) = self.locals.at(id).and_then(Local::steal) {
+            // The other threads' caches whose deques may hold a magazine, from the next one on.
+            // Reading the hints touches no deque and pins nothing, so a thread that misses while
+            // every other thread is as short as itself pays for none of the steals that cannot
+            // succeed.
+            let stocked = || {
+                (1..n)
+                    .filter_map(move |k| self.locals.at((me + k) % n))
+                    .filter(|l| l.is_stocked())
+            };
+            if stocked().next().is_some() {
+                // One pin for all the steals below (each nests its own, which is then cheap).
+                let _pin = crate::deque::pin();
+                if let Some(full) = stocked().find_map(Local::steal) {
                     return Some(Found::Stolen(full));
                 }
             }
