@@ -20,7 +20,7 @@
 //! objects per thread per round, as in Go.
 //!
 //! ```text
-//! cargo bench --bench pool                      # everything, 3 rounds (~25 minutes)
+//! cargo bench --bench pool                      # everything, 3 rounds (~18 minutes)
 //! cargo bench --bench pool -- get_put           # one group (criterion's filter)
 //! cargo bench --bench pool -- memory            # only the RSS measurement
 //! cargo run --release --example bench_report    # docs/BENCHMARKS.md and docs/benchmarks.svg

@@ -506,7 +506,7 @@ fn markdown(rows: &[Row], t: &Table<'_>, memory: &[Vec<String>], run: &[Vec<Stri
          one, and `REUSE_POOL_BENCH_ROUNDS=N` sets the rounds):\n\n\
          ```sh\n{}cargo bench --bench pool\ncargo run --release --example bench_report\n```\n",
         t.rounds,
-        4 + 7 * t.rounds,
+        3 + 5 * t.rounds,
         if cpu_clock {
             "REUSE_POOL_BENCH_CLOCK=cpu "
         } else {
