@@ -6,7 +6,7 @@
 //! |---|---|---|---|
 //! | 1 | `poolLocal.private` | the thread's magazine (up to [`MAGAZINE`](crate::MAGAZINE) objects) | owner, lock-free; cleanup under the reclaim protocol |
 //! | 2 | `poolLocal.shared` (`poolChain`) | the thread's `crossbeam-deque` `Worker` of full magazines | owner at the back, lock-free in the same busy window (a per-thread lock only while cleanup reclaims) |
-//! | 3 | `getSlow` | other threads' `Stealer`s, starting after our own index; one steal takes a whole magazine | any thread, lock-free |
+//! | 3 | `getSlow` | other threads' `Stealer`s, starting after our own index; one steal takes a whole magazine; a cache whose `stocked` hint says its deque was last seen empty is skipped without pinning the epoch | any thread, lock-free |
 //! | 4 | `victim` | the deques retired by the last cleanup cycle; a get takes one object, the rest of its magazine waits in a generation-tagged list | any thread; epoch-protected, a mutex for the partly used magazines |
 //! | 5 | `New` | `create()` | |
 //!
@@ -30,7 +30,10 @@
 //! `put` pushes it to the deque and starts a new one (if the deque already holds the rest of the
 //! per-thread bound, the returned object is dropped instead); when it is empty, `get` pops a full one
 //! from the deque, then steals a whole magazine from another thread, then takes one object from
-//! the victim tier. Every transfer between threads moves a batch of up to
+//! the victim tier. Before it steals, it reads each other cache's `stocked` hint, which the owner
+//! (or cleanup) stores only when its deque turns empty or non-empty: when no hint is set, the
+//! miss goes on to the victim tier without pinning the epoch or reading another thread's deque
+//! indices, which the owner rewrites on every transfer. Every transfer between threads moves a batch of up to
 //! [`MAGAZINE`](crate::MAGAZINE) objects with one compare-and-swap.
 //!
 //! # Cleanup (`poolCleanup`)
