@@ -33,8 +33,8 @@
 //! the victim tier. Before it steals, it reads each other cache's `stocked` hint, which the owner
 //! (or cleanup) stores only when its deque turns empty or non-empty: when no hint is set, the
 //! miss goes on to the victim tier without pinning the epoch or reading another thread's deque
-//! indices, which the owner rewrites on every transfer. Every transfer between threads moves a batch of up to
-//! [`MAGAZINE`](crate::MAGAZINE) objects with one compare-and-swap.
+//! indices, which the owner rewrites on every transfer. Every transfer between threads moves a
+//! batch of up to [`MAGAZINE`](crate::MAGAZINE) objects with one compare-and-swap.
 //!
 //! # Cleanup (`poolCleanup`)
 //!
