@@ -402,17 +402,18 @@ impl Table<'_> {
             hi: v.iter().copied().fold(f64::NEG_INFINITY, f64::max),
         })
     }
-    /// The median over the rounds of `name`'s time divided by `to`'s in the same round.
-    fn ratio_of(&self, group: &str, name: &str, threads: &str, to: &str) -> Option<f64> {
-        median_of(self.per_round(|r| {
+    /// `name`'s time divided by `to`'s within each round, for the rounds that have both.
+    fn ratios(&self, group: &str, name: &str, threads: &str, to: &str) -> Vec<f64> {
+        self.per_round(|r| {
             Some(
                 self.round(group, name, threads, r)?.median
                     / self.round(group, to, threads, r)?.median,
             )
-        }))
+        })
     }
+    /// The median over the rounds of `name`'s time divided by `to`'s in the same round.
     fn ratio(&self, g: &Group, r: &Row, to: Option<&str>) -> Option<f64> {
-        self.ratio_of(g.id, &r.name, &r.threads, to?)
+        median_of(self.ratios(g.id, &r.name, &r.threads, to?))
     }
 }
 
@@ -672,6 +673,11 @@ const IMPLS: &[(&str, &str)] = &[
 fn targets(t: &Table<'_>, rows: &[Row], memory: &[Vec<String>]) -> Vec<String> {
     let mut out = Vec::new();
     let group = |id: &str| GROUPS.iter().find(|g| g.id == id).expect("group");
+    let verdict = |ok: Option<bool>| match ok {
+        Some(true) => "**met**",
+        Some(false) => "**missed**",
+        None => "not measured",
+    };
     // The fastest row at `threads` in `g` among the names `keep` accepts, (name, ns): over the
     // rounds' medians (`round == None`) or in one round.
     let fastest = |g: &Group, threads: &str, round: Option<usize>, keep: &dyn Fn(&str) -> bool| {
@@ -714,24 +720,17 @@ fn targets(t: &Table<'_>, rows: &[Row], memory: &[Vec<String>]) -> Vec<String> {
     };
     // Per round: `name`'s time over the floor's in that round.
     let over_floor = |g: &Group, name: &str, threads: &str| {
-        t.per_round(|k| {
-            Some(
-                t.round(g.id, name, threads, k)?.median
-                    / t.round(g.id, g.floor?, threads, k)?.median,
-            )
-        })
+        g.floor
+            .map_or(Vec::new(), |floor| t.ratios(g.id, name, threads, floor))
     };
     // The verdict on the median of the per-round values, and in how many rounds it held.
-    let judge = |v: &[f64], ok: &dyn Fn(f64) -> bool| match median_of(v.to_vec()) {
-        None => "not measured".to_string(),
-        Some(m) => {
-            let word = if ok(m) { "**met**" } else { "**missed**" };
-            if t.rounds > 1 {
-                let held = v.iter().filter(|x| ok(**x)).count();
-                format!("{word} (held in {held} of {} rounds)", v.len())
-            } else {
-                word.to_string()
-            }
+    let judge = |v: &[f64], ok: &dyn Fn(f64) -> bool| {
+        let word = verdict(median_of(v.to_vec()).map(ok));
+        if t.rounds > 1 && !v.is_empty() {
+            let held = v.iter().filter(|x| ok(**x)).count();
+            format!("{word} (held in {held} of {} rounds)", v.len())
+        } else {
+            word.to_string()
         }
     };
     let apis = [("take/put", OURS), ("guard", OURS_GUARD)];
@@ -797,13 +796,9 @@ fn targets(t: &Table<'_>, rows: &[Row], memory: &[Vec<String>]) -> Vec<String> {
         );
         if extra {
             let c = cpg(g, "2");
-            let verdict = match c {
-                Some(c) if c <= 0.01 => "**met**",
-                Some(_) => "**missed**",
-                None => "not measured",
-            };
             line.push_str(&format!(
-                "; creates ≤ 1% (take/put): {verdict} ({})",
+                "; creates ≤ 1% (take/put): {} ({})",
+                verdict(c.map(|c| c <= 0.01)),
                 c.map_or("—".into(), |c| format!("{:.4}% of gets", c * 100.0)),
             ));
         }
@@ -814,11 +809,7 @@ fn targets(t: &Table<'_>, rows: &[Row], memory: &[Vec<String>]) -> Vec<String> {
     let trimmed = mem.and_then(|f| Some(f[5].parse::<f64>().ok()? - f[1].parse::<f64>().ok()?));
     out.push(format!(
         "memory: within 10 MiB of the start after two cycles: {} ({}; after malloc_trim {})",
-        match delta {
-            Some(d) if d <= 10.0 => "**met**",
-            Some(_) => "**missed**",
-            None => "not measured",
-        },
+        verdict(delta.map(|d| d <= 10.0)),
         delta.map_or("—".into(), |d| format!("{d:+.1} MiB")),
         trimmed.map_or("—".into(), |d| format!("{d:+.1} MiB")),
     ));
