@@ -563,15 +563,15 @@ impl<T: Send + 'static> Local<T> {
                 let partial = mem::replace(&mut s.mag, Vec::with_capacity(batch));
                 s.worker.push(partial);
             }
-            if s.worker.is_empty() {
-                self.set_stocked(s);
-                return None;
-            }
-            let fresh = Worker::new_lifo();
-            self.shared.stealer.replace(fresh.stealer(), |_| {});
-            let old = mem::replace(&mut s.worker, fresh);
+            let retired = if s.worker.is_empty() {
+                None
+            } else {
+                let fresh = Worker::new_lifo();
+                self.shared.stealer.replace(fresh.stealer(), |_| {});
+                Some(mem::replace(&mut s.worker, fresh).stealer())
+            };
             self.set_stocked(s);
-            Some(old.stealer())
+            retired
         });
         // store-release: pairs with the load-acquire in `enter`; the owner's next access sees the
         // emptied cache.

@@ -282,15 +282,15 @@ impl<T: Send + 'static> Tiers<T> {
             // Reading the hints touches no deque and pins nothing, so a thread that misses while
             // every other thread is as short as itself pays for none of the steals that cannot
             // succeed.
-            let stocked = || {
-                (1..n)
-                    .filter_map(move |k| self.locals.at((me + k) % n))
-                    .filter(|l| l.is_stocked())
-            };
-            if stocked().next().is_some() {
-                // One pin for all the steals below (each nests its own, which is then cheap).
-                let _pin = crate::deque::pin();
-                if let Some(full) = stocked().find_map(Local::steal) {
+            let stocked = (1..n)
+                .filter_map(|k| self.locals.at((me + k) % n))
+                .filter(|l| l.is_stocked());
+            // Pinned at the first stocked cache, once for all the steals (each nests its own pin,
+            // which is then cheap) and the victim tier after them.
+            let mut pin = None;
+            for l in stocked {
+                pin.get_or_insert_with(crate::deque::pin);
+                if let Some(full) = l.steal() {
                     return Some(Found::Stolen(full));
                 }
             }
