@@ -17,8 +17,8 @@
 //! [`DEFAULT_CLEANUP_INTERVAL`] by default.
 
 use crate::barrier;
-use crate::registry::{self, CycleGuard};
-use std::sync::atomic::{AtomicU64, Ordering};
+use crate::registry;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -40,8 +40,9 @@ pub fn cycles() -> u64 {
 /// dropped before this returns; everything still cached moves to the victim tier. Two calls in a
 /// row therefore drop everything that is not in use.
 ///
-/// Cycles are serialised: a call waits for a cycle in progress on another thread. A call from
-/// inside a cycle (from the `Drop` of an object being dropped by it) returns at once.
+/// Cycles are serialised: a call waits for a cycle in progress on another thread. The aged-out
+/// objects are dropped after the cycle has released its lock, so an object's `Drop` may use any
+/// pool, call `cleanup()` (which then runs a cycle of its own) or drop a pool.
 ///
 /// # Panics
 ///
@@ -58,34 +59,40 @@ pub fn cycles() -> u64 {
 /// assert!(P.try_take().is_none());
 /// ```
 pub fn cleanup() {
-    let Some(_cycle) = CycleGuard::enter() else {
-        return;
+    after_fork_check();
+    let garbage = {
+        let _cycle = registry::cycle_lock();
+        CYCLES.fetch_add(1, Ordering::Relaxed);
+        let pools = registry::snapshot();
+        let mut any = false;
+        for p in &pools {
+            any |= p.flag();
+        }
+        if any {
+            barrier::heavy();
+        }
+        // Every cache first, so owners leave the locked path as soon as possible.
+        for p in &pools {
+            p.retire();
+        }
+        pools
+            .into_iter()
+            .filter_map(|p| p.rotate())
+            .collect::<Vec<_>>()
     };
-    CYCLES.fetch_add(1, Ordering::Relaxed);
-    let pools = registry::snapshot();
-    let mut any = false;
-    for p in &pools {
-        any |= p.flag();
-    }
-    if any {
-        barrier::heavy();
-    }
-    // Every cache first, so owners leave the locked path before any object is dropped.
-    for p in &pools {
-        p.retire();
-    }
+    // No lock and no pin is held from here on: dropping objects runs the user's code.
     let mut panicked = None;
-    for p in &pools {
-        p.rotate(&mut panicked);
+    for g in garbage {
+        if let Some(p) = g() {
+            panicked.get_or_insert(p);
+        }
     }
-    drop(pools);
-    drop(_cycle);
     if let Some(p) = panicked {
         std::panic::resume_unwind(p);
     }
 }
 
-struct Driver {
+pub(crate) struct Driver {
     /// Period, or `None` when stopped.
     interval: Option<Duration>,
     /// Whether the interval was set by the user (then pool registration does not start the
@@ -95,6 +102,9 @@ struct Driver {
     started: bool,
     /// Bumped on every change, so the thread notices while it sleeps.
     generation: u64,
+    /// In a forked child: the parent's driver thread was running, and the child's is to be
+    /// started by the next call of [`after_fork_check`].
+    restart: bool,
 }
 
 static DRIVER: Mutex<Driver> = Mutex::new(Driver {
@@ -102,11 +112,52 @@ static DRIVER: Mutex<Driver> = Mutex::new(Driver {
     configured: false,
     started: false,
     generation: 0,
+    restart: false,
 });
+
+/// Set in a forked child by the `fork` handler: the driver thread of the parent is not there.
+static FORKED: AtomicBool = AtomicBool::new(false);
 static WAKE: Condvar = Condvar::new();
 
 fn driver() -> MutexGuard<'static, Driver> {
     DRIVER.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Holds the driver's lock (for the `fork` handlers).
+pub(crate) fn driver_lock() -> MutexGuard<'static, Driver> {
+    driver()
+}
+
+/// In a forked child, from the `fork` handler (no other thread runs): the driver thread did not
+/// survive the fork. Only flags are written here; the thread is started again by
+/// [`after_fork_check`], outside the handler.
+pub(crate) fn after_fork_in_child(d: &mut Driver) {
+    d.restart = d.started;
+    d.started = false;
+    // Relaxed: read by this thread, or by threads it starts later (ordered by their spawn).
+    FORKED.store(true, Ordering::Relaxed);
+}
+
+/// Restarts automatic cycles in a forked child whose parent ran them. Called on every cold path
+/// of the pools (misses, spills, registration) and by the functions of this module, so a child
+/// that keeps using a pool resumes its cycles.
+#[inline]
+pub(crate) fn after_fork_check() {
+    // Relaxed: see `after_fork_in_child`.
+    if FORKED.load(Ordering::Relaxed) {
+        restart_after_fork();
+    }
+}
+
+#[cold]
+fn restart_after_fork() {
+    let mut d = driver();
+    if FORKED.swap(false, Ordering::Relaxed) && d.restart {
+        d.restart = false;
+        if d.interval.is_some() {
+            start(&mut d);
+        }
+    }
 }
 
 /// Sets the period of automatic cleanup cycles; `None` stops them.
@@ -124,6 +175,7 @@ fn driver() -> MutexGuard<'static, Driver> {
 /// reuse_pool::set_cleanup_interval(None); // no automatic cycles; call `cleanup()` yourself
 /// ```
 pub fn set_cleanup_interval(interval: Option<Duration>) {
+    after_fork_check();
     if let Some(d) = interval {
         assert!(
             !d.is_zero(),
@@ -142,6 +194,7 @@ pub fn set_cleanup_interval(interval: Option<Duration>) {
 
 /// The current period of automatic cleanup, `None` if stopped.
 pub fn cleanup_interval() -> Option<Duration> {
+    after_fork_check();
     let d = driver();
     if d.configured || d.started {
         d.interval
@@ -152,6 +205,7 @@ pub fn cleanup_interval() -> Option<Duration> {
 
 /// Called when a pool registers: applies the default on first use.
 pub(crate) fn pool_registered() {
+    after_fork_check();
     let mut d = driver();
     if !d.configured && !d.started {
         d.interval = Some(DEFAULT_CLEANUP_INTERVAL);

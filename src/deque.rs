@@ -1,76 +1,21 @@
-//! The shared deque tier and the epoch-protected cells around it.
+//! The thread's deque of full magazines.
 //!
 //! In normal builds this is `crossbeam-deque` (a Chase-Lev deque: the owner pushes and pops at
-//! one end, other threads steal from the other) and `crossbeam-epoch` (deferred destruction of
-//! anything swapped out while another thread may still read it). Neither has loom support of its
-//! own, so under `--cfg reuse_pool_loom` both are replaced by small mutex-based models with the
-//! same interface: loom then checks the pool's own hand-offs around them.
+//! one end, other threads steal from the other). A steal pins crossbeam's *global* epoch, which
+//! may run closures deferred by any library: the crate steals only outside its windows and locks.
+//! The owner's push and pop pin nothing as long as the buffer does not resize, which the bound
+//! on the deque guarantees (`local::MAX_DEQUE`). crossbeam-deque has no loom support, so under
+//! `--cfg reuse_pool_loom` it is replaced by a small mutex-based model with the same interface:
+//! loom then checks the pool's own hand-offs around it.
 
 #[cfg(not(reuse_pool_loom))]
 mod imp {
     pub(crate) use crossbeam_deque::{Steal, Stealer, Worker};
-    use crossbeam_epoch::{self as epoch, Atomic, Owned};
-    use std::sync::atomic::Ordering;
-
-    /// A value that readers use without locks while a writer may replace it at any time.
-    ///
-    /// A replaced value is destroyed only after every reader that could have loaded it has
-    /// unpinned (crossbeam-epoch).
-    pub(crate) struct EpochCell<X> {
-        ptr: Atomic<X>,
-    }
-
-    impl<X: Send + 'static> EpochCell<X> {
-        pub(crate) fn new(value: X) -> Self {
-            EpochCell {
-                ptr: Atomic::new(value),
-            }
-        }
-
-        /// Runs `f` on the current value.
-        #[inline]
-        pub(crate) fn with<R>(&self, f: impl FnOnce(&X) -> R) -> R {
-            let guard = epoch::pin();
-            // load-acquire: pairs with the swap in `replace`, so the new value's contents are
-            // visible before it is used.
-            let shared = self.ptr.load(Ordering::Acquire, &guard);
-            // SAFETY: the pointer is never null (set in `new`, replaced only by non-null values),
-            // and a replaced value is destroyed through `defer_destroy`, which waits until
-            // `guard`, pinned before the load, is released.
-            f(unsafe { shared.deref() })
-        }
-
-        /// Installs `value`, runs `retire` on the old value, then schedules its destruction.
-        pub(crate) fn replace(&self, value: X, retire: impl FnOnce(&X)) {
-            let guard = epoch::pin();
-            // AcqRel: release publishes `value` to `with`; acquire makes the old value's
-            // contents visible to `retire`.
-            let old = self.ptr.swap(Owned::new(value), Ordering::AcqRel, &guard);
-            // SAFETY: `old` was installed by `new` or `replace` and is non-null; it is now
-            // unreachable for new readers, and readers that already loaded it stay pinned while
-            // they use it, so deferring its destruction to the epoch collector is sound.
-            unsafe {
-                retire(old.deref());
-                guard.defer_destroy(old);
-            }
-        }
-    }
-
-    impl<X> Drop for EpochCell<X> {
-        fn drop(&mut self) {
-            // SAFETY: `&mut self` means no reader holds a reference into the cell (readers only
-            // borrow it for the duration of `with`), and the pointer is non-null and owned.
-            unsafe {
-                let guard = epoch::unprotected();
-                drop(self.ptr.load(Ordering::Relaxed, guard).into_owned());
-            }
-        }
-    }
 }
 
 #[cfg(reuse_pool_loom)]
 mod imp {
-    //! Linearizable models of the two crates, built from loom's `Mutex` and `Arc`, so that loom
+    //! A linearizable model of the crate, built from loom's `Mutex` and `Arc`, so that loom
     //! explores every interleaving of the pool's code around them.
     //!
     //! Faithful to the crates in what the pool relies on: the worker pushes and pops at one end,
@@ -170,38 +115,9 @@ mod imp {
             }
         }
     }
-
-    /// Model of the epoch cell: readers clone an `Arc` under a lock, so a replaced value lives
-    /// until the last reader that loaded it is done, as with crossbeam-epoch's deferred
-    /// destruction (and loom reports it if it is never freed).
-    pub(crate) struct EpochCell<X> {
-        cur: Mutex<Arc<X>>,
-    }
-
-    impl<X> EpochCell<X> {
-        pub(crate) fn new(value: X) -> Self {
-            EpochCell {
-                cur: Mutex::new(Arc::new(value)),
-            }
-        }
-        pub(crate) fn with<R>(&self, f: impl FnOnce(&X) -> R) -> R {
-            let x = lock(&self.cur).clone();
-            f(&x)
-        }
-        pub(crate) fn replace(&self, value: X, retire: impl FnOnce(&X)) {
-            let old = std::mem::replace(&mut *lock(&self.cur), Arc::new(value));
-            retire(&old);
-        }
-    }
 }
 
 pub(crate) use imp::*;
-
-impl<X> std::fmt::Debug for EpochCell<X> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("EpochCell { .. }")
-    }
-}
 
 /// Steals one value from `stealer`, retrying while a concurrent operation makes it lose the race.
 /// `None` means the deque was empty.
@@ -218,6 +134,7 @@ pub(crate) fn steal_one<T>(stealer: &Stealer<T>) -> Option<T> {
 /// Steals everything from `stealer`, handing each value to `each`. Returns how many.
 ///
 /// Used only on deques whose worker is gone, so `Empty` is final.
+#[cfg(all(test, reuse_pool_loom))]
 pub(crate) fn drain<T>(stealer: &Stealer<T>, mut each: impl FnMut(T)) -> usize {
     let mut n = 0;
     while let Some(v) = steal_one(stealer) {
@@ -226,20 +143,3 @@ pub(crate) fn drain<T>(stealer: &Stealer<T>, mut each: impl FnMut(T)) -> usize {
     }
     n
 }
-
-/// Pins the epoch for a span of several steals, so that each one does not pin again.
-#[cfg(not(reuse_pool_loom))]
-pub(crate) fn pin() -> crossbeam_epoch::Guard {
-    crossbeam_epoch::pin()
-}
-
-/// Under loom nothing is epoch-protected (the `EpochCell` model keeps values alive by `Arc`).
-#[cfg(reuse_pool_loom)]
-pub(crate) fn pin() -> PinGuard {
-    PinGuard
-}
-
-/// Stands in for `crossbeam_epoch::Guard` under loom.
-#[cfg(reuse_pool_loom)]
-#[derive(Debug)]
-pub(crate) struct PinGuard;

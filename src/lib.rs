@@ -97,7 +97,10 @@
 mod barrier;
 pub mod buf;
 mod cleanup;
+mod depot;
 mod deque;
+mod epoch;
+mod fork;
 mod guard;
 pub mod implementation;
 mod local;
@@ -106,6 +109,7 @@ mod locals;
 mod loom;
 mod pool;
 mod registry;
+mod stack;
 mod stats;
 mod sync;
 mod thread_id;
@@ -117,6 +121,7 @@ pub use buf::{BufPool, PooledBuf};
 pub use cleanup::{
     cleanup, cleanup_interval, cycles, set_cleanup_interval, DEFAULT_CLEANUP_INTERVAL,
 };
+pub use depot::DEFAULT_MAX_SHARED;
 pub use guard::{Pooled, PooledOwned};
 pub use local::MAGAZINE;
 pub use pool::{Pool, DEFAULT_MAX_PER_THREAD};

@@ -13,8 +13,9 @@
 //!   (below); or a thread holding `slow`: the owner while cleanup is reclaiming, cleanup when it
 //!   retires the cache, the pool's drop.
 //! * `spares` (empty magazines kept for reuse): the owner thread only, never another thread.
-//! * `stealer`: any thread, lock-free (epoch-protected); replaced by cleanup under `slow`.
+//! * `stealer`: any thread, lock-free; never replaced (cleanup empties the deque instead).
 //! * `stocked` (beside the stealer): read by any thread, written inside `state` accesses only.
+//! * `frozen`: set once, in a forked child, for a cache whose owner did not survive the fork.
 //! * counters: written by the owner only (plain load + store), read by anyone.
 //!
 //! # The reclaim protocol
@@ -32,13 +33,18 @@
 //! later access reads `reclaim == true` and goes through the lock until cleanup clears the flag,
 //! and reading the cleared flag (acquire) makes cleanup's changes visible.
 //!
-//! Nothing inside a `busy` window runs user code, blocks or panics: `Vec::pop`, a `Vec::push`
-//! below the capacity reserved at creation, swapping two `Vec`s, or a `Worker` push/pop.
-//! HACK: a `Worker` push that grows the deque's buffer allocates inside the window; with the
-//! default bounds (at most 3 magazines per deque, the buffer starts at 64) it never grows.
+//! Nothing inside a `busy` window or under `slow` runs code the crate does not own, blocks,
+//! allocates or panics: `Vec::pop`, a `Vec::push` below the capacity reserved at creation,
+//! swapping two `Vec`s, or a `Worker` push/pop. A `Worker` would pin crossbeam's global epoch
+//! (which runs closures deferred by any library) if it resized its buffer; the deque therefore
+//! never holds more than [`MAX_DEQUE`] magazines, below the 64 slots it starts with, so it never
+//! resizes. Magazines beyond that go to the pool's depot, outside the window; objects to drop are
+//! handed back and dropped after the window closes. Debug builds check that no window is nested
+//! in another on the same cache.
 
 use crate::barrier;
-use crate::deque::{steal_one, EpochCell, Stealer, Worker};
+use crate::depot::Depot;
+use crate::deque::{steal_one, Stealer, Worker};
 use crate::sync::{
     bump, compiler_fence, lock, spin_wait, AtomicBool, AtomicU64, AtomicU8, Mutex, Ordering,
     UnsafeCell,
@@ -46,6 +52,7 @@ use crate::sync::{
 use crossbeam_utils::CachePadded;
 use std::mem::{self, ManuallyDrop, MaybeUninit};
 use std::ptr;
+use std::sync::Arc;
 
 /// Most objects per magazine: the private batch of each thread and the unit of every transfer
 /// between threads. A cache's magazines all have the same size, the bound divided into the fewest
@@ -55,6 +62,28 @@ use std::ptr;
 /// is also the most that a blocked or exited thread keeps away from the others between cycles.
 pub const MAGAZINE: usize = 32;
 
+/// Most magazines in a thread's deque: crossbeam's `Worker` starts with 64 slots and grows (which
+/// pins crossbeam's global epoch) only when a push finds all 64 in use.
+pub(crate) const MAX_DEQUE: usize = 63;
+
+/// Most objects one thread caches, whatever the bound: a private magazine and [`MAX_DEQUE`] full
+/// ones. Returns beyond it go to the pool's depot.
+#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) const MAX_PER_THREAD_CAP: usize = (MAX_DEQUE + 1) * MAGAZINE;
+
+/// How a per-thread bound is split: `(batch, max_batches)`, the objects per magazine and the most
+/// magazines in the deque. The fewest magazines that hold the bound, all of the same size (a
+/// bound of 48 is two magazines of 24, not one of 32 that would leave 16 places unused), at most
+/// `MAX_DEQUE + 1` of them.
+pub(crate) const fn shape(per_thread: usize) -> (usize, usize) {
+    let per_thread = if per_thread == 0 { 1 } else { per_thread };
+    let magazines = per_thread.div_ceil(MAGAZINE);
+    if magazines > MAX_DEQUE + 1 {
+        (MAGAZINE, MAX_DEQUE)
+    } else {
+        (per_thread / magazines, magazines - 1)
+    }
+}
 /// `Local::raw_index` of a cache that belongs to no thread index (never a thread's raw value).
 const NO_INDEX: usize = usize::MAX - 1;
 
@@ -76,6 +105,10 @@ pub(crate) struct Counters {
     pub(crate) steals: AtomicU64,
     pub(crate) victim_hits: AtomicU64,
     pub(crate) drops: AtomicU64,
+    /// Magazines moved into the pool's depot.
+    pub(crate) depot_puts: AtomicU64,
+    /// Magazines taken from the pool's depot.
+    pub(crate) depot_takes: AtomicU64,
 }
 
 /// What the protocol protects. `repr(C)`: the magazine comes first, so that it ends inside the
@@ -130,8 +163,10 @@ struct Hot<T> {
     state: UnsafeCell<State<T>>,
     /// Empty magazines (capacity `batch`) for the owner to reuse. Owner thread only.
     spares: UnsafeCell<Vec<Vec<T>>>,
-    /// Most magazines in the deque.
+    /// Most magazines in the deque, at most [`MAX_DEQUE`].
     max_batches: usize,
+    /// Where the steal probe starts, as an offset from the thread's own index. Owner only.
+    cursor: UnsafeCell<usize>,
     /// Serialises access to `state` while `reclaim` is set.
     slow: Mutex<()>,
     /// Owner-written counters of the slow paths.
@@ -147,13 +182,19 @@ pub(crate) struct Local<T> {
     raw_index: usize,
     /// What other threads read to steal, on its own cache line, away from the owner's stores.
     shared: CachePadded<Shared<T>>,
+    /// The pool's depot, where full magazines go when the deque is full.
+    depot: Arc<Depot<T>>,
+    /// Set in a forked child, before it runs any other thread, when the thread owning this cache
+    /// at the fork does not exist there: its last access may have been cut off halfway, so
+    /// cleanup and the pool's drop leave the cache alone (its objects are leaked in the child).
+    frozen: AtomicBool,
 }
 
 /// The part of a cache that other threads read when they look for a magazine to steal.
 #[derive(Debug)]
 struct Shared<T> {
-    /// Stealer of the current worker.
-    stealer: EpochCell<Stealer<Vec<T>>>,
+    /// Stealer of the worker (the deque lives as long as the cache).
+    stealer: Stealer<Vec<T>>,
     /// Whether the deque held a magazine after the last change that the owner or cleanup made to
     /// it; stores happen inside `state` accesses, and only when the value changes, so the line
     /// stays shared while the deque's state does not change. A thief skips a cache that reads
@@ -166,16 +207,17 @@ struct Shared<T> {
     stocked: AtomicBool,
 }
 
-// SAFETY: `state` and `spares` are the only fields that are not `Sync` by themselves.
+// SAFETY: `state`, `spares` and `cursor` are the only fields that are not `Sync` by themselves.
 // - `state` is accessed by the owner inside a `busy` window, or by a thread holding `slow`'s
 //   lock, and the reclaim protocol (module docs) proves that these never overlap.
-// - `spares` is accessed only by the thread that holds this cache's index (the owner); indices
-//   pass between threads through the id allocator's mutex, which orders the accesses.
+// - `spares` and `cursor` are accessed only by the thread that holds this cache's index (the
+//   owner); indices pass between threads through the id allocator's mutex, which orders the
+//   accesses.
 // Every other field is `Sync` when `T: Send`, and objects only move between threads, which
 // `T: Send` allows.
 unsafe impl<T: Send> Sync for Local<T> {}
 
-/// What a `get` that missed its own tiers found elsewhere.
+/// What a `get` that missed its own tiers and the depot found elsewhere.
 #[derive(Debug)]
 pub(crate) enum Found<T> {
     /// A whole magazine stolen from another thread's deque (never empty).
@@ -185,14 +227,11 @@ pub(crate) enum Found<T> {
 }
 
 impl<T: Send + 'static> Local<T> {
-    /// A cache holding at most `per_thread` objects (at least 1).
-    pub(crate) fn new(per_thread: usize) -> Self {
+    /// A cache holding at most `per_thread` objects (at least 1, at most
+    /// [`MAX_PER_THREAD_CAP`]), whose overflow goes to `depot`.
+    pub(crate) fn new(per_thread: usize, depot: Arc<Depot<T>>) -> Self {
         barrier::init();
-        let per_thread = per_thread.max(1);
-        // The fewest magazines that hold the bound, all of the same size: a bound of 48 is two
-        // magazines of 24, not one of 32 that would leave 16 places unused.
-        let magazines = per_thread.div_ceil(MAGAZINE);
-        let batch = per_thread / magazines;
+        let (batch, max_batches) = shape(per_thread);
         let worker = Worker::new_lifo();
         let stealer = worker.stealer();
         Local {
@@ -205,18 +244,45 @@ impl<T: Send + 'static> Local<T> {
                 }),
                 spares: UnsafeCell::new(Vec::new()),
                 batch,
-                max_batches: magazines - 1,
+                max_batches,
+                cursor: UnsafeCell::new(0),
                 slow: Mutex::new(()),
                 hits: AtomicU64::new(0),
                 puts: AtomicU64::new(0),
                 counters: Counters::default(),
             }),
             shared: CachePadded::new(Shared {
-                stealer: EpochCell::new(stealer),
+                stealer,
                 stocked: AtomicBool::new(false),
             }),
             raw_index: NO_INDEX,
+            depot,
+            frozen: AtomicBool::new(false),
         }
+    }
+
+    /// Owner only: where the next steal probe starts (an offset from the thread's index), and
+    /// moves it on by `by`, so that successive misses look at different threads.
+    pub(crate) fn next_probe(&self, by: usize) -> usize {
+        self.hot.cursor.with_mut(|c| {
+            // SAFETY: `cursor` is touched only by the owner (field docs), and not re-entrantly.
+            let c = unsafe { &mut *c };
+            let start = *c;
+            *c = start.wrapping_add(by);
+            start
+        })
+    }
+
+    /// In a forked child: this cache's owner did not survive the fork (see `frozen`).
+    pub(crate) fn freeze(&self) {
+        // Relaxed: written before the child runs any other thread; threads it starts later are
+        // ordered after it by their spawn.
+        self.frozen.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether cleanup and the pool's drop must leave this cache alone (see `frozen`).
+    pub(crate) fn is_frozen(&self) -> bool {
+        self.frozen.load(Ordering::Relaxed)
     }
 
     /// The cache of thread index `id` (see `raw_index`).
@@ -249,6 +315,12 @@ impl<T: Send + 'static> Local<T> {
     #[inline(always)]
     fn enter(&self) -> bool {
         let h = &*self.hot;
+        // A window opened inside another window on the same cache would give two `&mut` to
+        // `state` (code that the crate does not own must never run inside one).
+        debug_assert!(
+            !h.busy.load(Ordering::Relaxed),
+            "reuse_pool: nested access to a thread's cache"
+        );
         h.busy.store(true, Ordering::Relaxed);
         // Orders the store above before the load below in the compiled code. With `membarrier`
         // that is the owner's whole half of the fence pair (`crate::barrier`); without it the
@@ -411,9 +483,9 @@ impl<T: Send + 'static> Local<T> {
 
     /// Owner only: `get` when the magazine is empty.
     ///
-    /// Refills the magazine from the thread's own deque; failing that, calls `steal_other` (other
-    /// threads' deques, then the victim tier), which returns a non-empty magazine. Returns `None`
-    /// when every tier is empty.
+    /// Refills the magazine from the thread's own deque; failing that, from the pool's depot;
+    /// failing that, calls `steal_other` (other threads' deques, then the victim tier). Returns
+    /// `None` when every tier is empty.
     #[cold]
     pub(crate) fn pop_slow(&self, steal_other: impl FnOnce() -> Option<Found<T>>) -> Option<T> {
         let (value, empty) = self.owner_access(|s| {
@@ -437,82 +509,117 @@ impl<T: Send + 'static> Local<T> {
             bump(&self.hot.hits, 1);
             return Some(v);
         }
-        // Steal outside any window: stealing pins the epoch, which may run deferred functions.
+        // Everything below runs outside any window and lock: stealing pins crossbeam's global
+        // epoch, which may run closures deferred by other libraries, and those may use the pool.
         let c = &self.hot.counters;
-        let mut full = match steal_other()? {
-            Found::Victim(v) => {
-                bump(&c.victim_hits, 1);
-                return Some(v);
+        let mut full = match self.depot.pop() {
+            Some(full) => {
+                bump(&c.depot_takes, 1);
+                full
             }
-            Found::Stolen(full) => full,
+            None => match steal_other()? {
+                Found::Victim(v) => {
+                    bump(&c.victim_hits, 1);
+                    return Some(v);
+                }
+                Found::Stolen(full) => {
+                    bump(&c.steals, 1);
+                    full
+                }
+            },
         };
         let value = full.pop();
-        debug_assert!(value.is_some(), "deques never hold empty magazines");
-        bump(&c.steals, 1);
+        debug_assert!(
+            value.is_some(),
+            "the shared tiers never hold empty magazines"
+        );
         if !full.is_empty() {
-            let max_batches = self.hot.max_batches;
-            let (empty, dropped) = self.owner_access(|s| {
-                if s.mag.is_empty() {
-                    // Nothing ran since the miss above except, possibly, cleanup emptying the
-                    // magazine: install the stolen one.
-                    (Some(mem::replace(&mut s.mag, full)), None)
-                } else {
-                    let returned = s.push_or_return(full, max_batches);
-                    self.set_stocked(s);
-                    (None, returned)
-                }
-            });
-            if let Some(e) = empty {
-                self.give_spare(e);
-            }
-            if let Some(d) = dropped {
-                bump(&c.drops, d.len() as u64);
-                drop(d);
-            }
+            self.install(full);
         }
         value
     }
 
+    /// Owner only, outside any window: keeps a magazine taken from another tier, as the private
+    /// magazine if that is empty, else in the deque, else in the depot; drops it (counted) only
+    /// when all three are full.
+    fn install(&self, full: Vec<T>) {
+        let max_batches = self.hot.max_batches;
+        let (empty, overflow) = self.owner_access(|s| {
+            if s.mag.is_empty() {
+                // Nothing ran since the miss except, possibly, cleanup emptying the magazine or
+                // code that other libraries deferred taking from it: install the new one.
+                (Some(mem::replace(&mut s.mag, full)), None)
+            } else {
+                let returned = s.push_or_return(full, max_batches);
+                self.set_stocked(s);
+                (None, returned)
+            }
+        });
+        if let Some(e) = empty {
+            self.give_spare(e);
+        }
+        if let Some(full) = overflow {
+            self.spill(full);
+        }
+    }
+
+    /// Owner only, outside any window: moves a full magazine to the depot, or drops it (counted)
+    /// when the depot is full.
+    fn spill(&self, full: Vec<T>) {
+        crate::cleanup::after_fork_check();
+        let c = &self.hot.counters;
+        match self.depot.push(full) {
+            Ok(()) => bump(&c.depot_puts, 1),
+            Err(rejected) => {
+                bump(&c.drops, rejected.len() as u64);
+                drop(rejected);
+            }
+        }
+    }
+
     /// Owner only: `put` when the magazine is full (or cleanup is reclaiming this cache).
     ///
-    /// Moves the full magazine to the deque and starts a new one with `value`. If the deque
-    /// already holds its bound, the cache is full: `value` is handed back, to be dropped by the
-    /// caller outside any window (counted as a drop).
+    /// Starts a new magazine with `value` and moves the full one to the deque; if the deque
+    /// already holds its bound, the full magazine goes to the pool's depot instead (outside the
+    /// window), and is dropped only when the depot is full too. With the depot off, a full cache
+    /// drops `value` instead (outside the window).
     #[cold]
-    pub(crate) fn push_slow(&self, value: T) -> Option<T> {
+    pub(crate) fn push_slow(&self, value: T) {
         let batch = self.hot.batch;
         let max_batches = self.hot.max_batches;
-        let spare = (max_batches > 0).then(|| self.take_spare());
-        let (unused, rejected) = self.owner_access(|s| {
+        // With the depot off, a full cache keeps its magazines and refuses the object instead.
+        let spill = self.depot.is_enabled();
+        let spare = self.take_spare();
+        let (unused, overflow, rejected) = self.owner_access(|s| {
             if s.mag.len() < batch {
                 s.mag.push(value);
-                return (spare, None);
+                return (Some(spare), None, None);
             }
-            match spare {
-                Some(spare) if s.worker.len() < max_batches => {
-                    let full = mem::replace(&mut s.mag, spare);
-                    s.mag.push(value);
-                    s.worker.push(full);
-                    self.set_stocked(s);
-                    (None, None)
-                }
-                spare => (spare, Some(value)),
+            if !spill && s.worker.len() >= max_batches {
+                return (Some(spare), None, Some(value));
             }
+            let full = mem::replace(&mut s.mag, spare);
+            s.mag.push(value);
+            let overflow = s.push_or_return(full, max_batches);
+            self.set_stocked(s);
+            (None, overflow, None)
         });
         if let Some(spare) = unused {
             self.give_spare(spare);
         }
-        let c = &self.hot.counters;
         bump(&self.hot.puts, 1);
-        if rejected.is_some() {
-            bump(&c.drops, 1);
+        if let Some(full) = overflow {
+            self.spill(full);
         }
-        rejected
+        if let Some(value) = rejected {
+            bump(&self.hot.counters.drops, 1);
+            drop(value);
+        }
     }
 
     /// Any thread: steals one magazine from this cache's deque.
     pub(crate) fn steal(&self) -> Option<Vec<T>> {
-        self.shared.stealer.with(steal_one)
+        steal_one(&self.shared.stealer)
     }
 
     /// Any thread: whether a steal from this cache may find a magazine (`Shared::stocked`).
@@ -547,10 +654,10 @@ impl<T: Send + 'static> Local<T> {
         self.hot.reclaim.load(Ordering::Relaxed) & RECLAIM != 0
     }
 
-    /// Cleanup, step 2, after `barrier::heavy`: moves the magazine into the deque and retires
-    /// the deque whole, in O(1). Returns the retired deque's stealer (this cache's share of the
-    /// new victim tier), or `None` if the cache was empty.
-    pub(crate) fn retire(&self) -> Option<Stealer<Vec<T>>> {
+    /// Cleanup, step 2, after `barrier::heavy`: moves the magazine and every magazine of the
+    /// deque into `out` (this cache's share of the new victim tier). At most [`MAX_DEQUE`] + 1
+    /// magazines, each moved whole.
+    pub(crate) fn retire(&self, out: &mut Vec<Vec<T>>) {
         let mut step = 0;
         // load-acquire: pairs with the store-release in `leave`; see the module docs for why a
         // `false` here means no lock-free window is open and none can open until we are done.
@@ -558,33 +665,31 @@ impl<T: Send + 'static> Local<T> {
             spin_wait(&mut step);
         }
         let batch = self.hot.batch;
-        let retired = self.locked(|s| {
+        self.locked(|s| {
             if !s.mag.is_empty() {
-                let partial = mem::replace(&mut s.mag, Vec::with_capacity(batch));
-                s.worker.push(partial);
+                out.push(mem::replace(&mut s.mag, Vec::with_capacity(batch)));
             }
-            let retired = if s.worker.is_empty() {
-                None
-            } else {
-                let fresh = Worker::new_lifo();
-                self.shared.stealer.replace(fresh.stealer(), |_| {});
-                Some(mem::replace(&mut s.worker, fresh).stealer())
-            };
+            // The deque stays in place: a thief holding its stealer only ever finds what the
+            // owner put there after this cycle. Never resizes (it only shrinks beyond 64 slots).
+            while let Some(full) = s.worker.pop() {
+                out.push(full);
+            }
             self.set_stocked(s);
-            retired
         });
         // store-release: pairs with the load-acquire in `enter`; the owner's next access sees the
         // emptied cache.
         self.hot.reclaim.fetch_and(!RECLAIM, Ordering::Release);
-        retired
     }
 
     /// Pool drop: everything this cache holds. The caller has exclusive use of the pool.
-    pub(crate) fn drain_all(&self, out: &mut Vec<T>) {
+    pub(crate) fn drain_all(&self, out: &mut Vec<Vec<T>>) {
         self.locked(|s| {
-            out.append(&mut s.mag);
-            while let Some(mut full) = s.worker.pop() {
-                out.append(&mut full);
+            if !s.mag.is_empty() {
+                // The pool is being dropped: the magazine is never used again.
+                out.push(mem::take(&mut s.mag));
+            }
+            while let Some(full) = s.worker.pop() {
+                out.push(full);
             }
             self.set_stocked(s);
         });
@@ -625,19 +730,38 @@ mod tests {
 
 #[cfg(all(test, not(reuse_pool_loom)))]
 mod stocked_tests {
-    use super::{Local, MAGAZINE};
+    use super::{shape, Local, MAGAZINE, MAX_DEQUE, MAX_PER_THREAD_CAP};
+    use crate::depot::Depot;
+    use std::sync::Arc;
+
+    fn local(per_thread: usize, depot_objects: usize) -> Local<usize> {
+        let (batch, _) = shape(per_thread);
+        Local::new(per_thread, Arc::new(Depot::new(depot_objects, batch, 1)))
+    }
+
+    /// The deque never needs more than crossbeam's initial 64 slots, so it never resizes (which
+    /// would pin crossbeam's global epoch inside the owner's window).
+    #[test]
+    fn shape_caps_the_deque() {
+        assert_eq!(shape(128), (32, 3));
+        assert_eq!(shape(48), (24, 1));
+        assert_eq!(shape(1), (1, 0));
+        assert_eq!(shape(MAX_PER_THREAD_CAP), (MAGAZINE, MAX_DEQUE));
+        assert_eq!(shape(1 << 20), (MAGAZINE, MAX_DEQUE));
+        const { assert!(MAX_DEQUE < 64) };
+    }
 
     /// `is_stocked` follows the deque through a spill, the owner's pops, a steal and a retire.
     #[test]
     fn stocked_follows_the_deque() {
         // Three magazines of `MAGAZINE`: the private one and two in the deque.
-        let l = Local::<usize>::new(3 * MAGAZINE);
+        let l = local(3 * MAGAZINE, 0);
         assert!(!l.is_stocked(), "a new cache has nothing to steal");
         for i in 0..MAGAZINE {
-            assert!(l.push_slow(i).is_none());
+            l.push_slow(i);
         }
         assert!(!l.is_stocked(), "a full magazine alone stays private");
-        assert!(l.push_slow(MAGAZINE).is_none());
+        l.push_slow(MAGAZINE);
         assert!(l.is_stocked(), "the spill put a magazine in the deque");
         // The object that started the new magazine, then the deque's magazine, which empties it.
         assert_eq!(l.pop_slow(|| None), Some(MAGAZINE));
@@ -646,7 +770,7 @@ mod stocked_tests {
 
         // Refill the magazine, spill it, and let a thief take it.
         for i in 0..MAGAZINE {
-            assert!(l.push_slow(100 + i).is_none());
+            l.push_slow(100 + i);
         }
         assert!(l.is_stocked());
         let stolen = l.steal().expect("a magazine to steal");
@@ -659,14 +783,68 @@ mod stocked_tests {
         assert_eq!(l.pop_slow(|| None), None);
         assert!(!l.is_stocked());
 
-        // Cleanup retires a stocked deque: the new one is empty.
+        // Cleanup retires a stocked deque: it is left empty.
         for i in 0..MAGAZINE + 1 {
-            assert!(l.push_slow(200 + i).is_none());
+            l.push_slow(200 + i);
         }
         assert!(l.is_stocked());
         l.flag();
-        let retired = l.retire().expect("the cache held objects");
-        assert!(!l.is_stocked(), "the fresh deque is empty");
+        let mut retired = Vec::new();
+        l.retire(&mut retired);
+        assert!(!l.is_stocked(), "the deque was emptied");
         assert_eq!(retired.len(), 2, "the spilled magazine and the partial one");
+        assert!(
+            l.steal().is_none(),
+            "a thief finds nothing of what was retired"
+        );
+    }
+
+    /// A full cache sends whole magazines to the depot, and takes them back from it on a miss;
+    /// only when the depot is full too is a magazine dropped.
+    #[test]
+    fn overflow_goes_to_the_depot_and_back() {
+        // One magazine of 4 per thread, a depot of two magazines.
+        let l = local(4, 8);
+        for i in 0..12 {
+            l.push_slow(i);
+        }
+        let c = l.counters();
+        let r = |a: &crate::sync::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(r(&c.depot_puts), 2, "two full magazines went to the depot");
+        assert_eq!(r(&c.drops), 0);
+        l.push_slow(12);
+        assert_eq!(r(&c.drops), 4, "the depot was full: one magazine dropped");
+        for i in 13..=16 {
+            l.push_slow(i);
+        }
+        assert_eq!(r(&c.drops), 8);
+        let mut got = Vec::new();
+        while let Some(v) = l.pop_slow(|| None) {
+            got.push(v);
+        }
+        assert_eq!(r(&c.depot_takes), 2);
+        got.sort_unstable();
+        // The depot's two magazines and the private one.
+        assert_eq!(got, vec![0, 1, 2, 3, 4, 5, 6, 7, 16]);
+    }
+
+    /// A cache with the largest bound fills its deque to `MAX_DEQUE` magazines and then uses the
+    /// depot; the deque's buffer never resizes.
+    #[test]
+    fn largest_bound_fills_the_deque_then_the_depot() {
+        let l = local(1 << 20, 1 << 20);
+        let n = MAX_PER_THREAD_CAP + 5 * MAGAZINE;
+        for i in 0..n {
+            l.push_slow(i);
+        }
+        let c = l.counters();
+        let r = |a: &crate::sync::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(r(&c.depot_puts), 5);
+        let mut all = Vec::new();
+        while let Some(v) = l.pop_slow(|| None) {
+            all.push(v);
+        }
+        all.sort_unstable();
+        assert_eq!(all, (0..n).collect::<Vec<_>>());
     }
 }

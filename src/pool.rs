@@ -1,5 +1,6 @@
 //! The pool front end: [`Pool`], its `const` builder, and Go-style `take`/`put`.
 
+use crate::depot::DEFAULT_MAX_SHARED;
 use crate::guard::{Pooled, PooledOwned};
 use crate::registry::{self, Cycle};
 use crate::stats::Stats;
@@ -57,6 +58,7 @@ pub struct Pool<T, F = fn() -> T> {
     /// instead of two).
     filtered: bool,
     max_per_thread: usize,
+    max_shared: usize,
     engine: Engine<T>,
 }
 
@@ -115,6 +117,7 @@ impl<T, F: Fn() -> T> Pool<T, F> {
             keep_if: None,
             filtered: false,
             max_per_thread: DEFAULT_MAX_PER_THREAD,
+            max_shared: DEFAULT_MAX_SHARED,
             engine: Engine::new(),
         }
     }
@@ -141,9 +144,13 @@ impl<T, F> Pool<T, F> {
     /// Bounds the objects each thread caches (default [`DEFAULT_MAX_PER_THREAD`]).
     ///
     /// Up to [`MAGAZINE`](crate::MAGAZINE) of them sit in the thread's private magazine, the rest
-    /// in its deque, where other threads can steal them. Returns beyond the bound are dropped.
+    /// in its deque, where other threads can steal them. A return that finds the thread's cache
+    /// full moves a whole magazine to the pool's depot (see [`max_shared`](Pool::max_shared)),
+    /// which all threads share; only when that is full too is the magazine dropped.
     /// The bound is split into the fewest magazines of equal size, so a bound that they do not
-    /// divide caches a little less (33 is two magazines of 16: 32 objects).
+    /// divide caches a little less (33 is two magazines of 16: 32 objects). A thread caches at
+    /// most 2,048 objects (64 magazines of 32) whatever the bound: a larger bound is served by
+    /// the depot.
     ///
     /// # Panics
     ///
@@ -160,6 +167,33 @@ impl<T, F> Pool<T, F> {
         let reset = self.reset;
         let keep_if = self.keep_if;
         self.rebuild(reset, keep_if, n)
+    }
+
+    /// Bounds the objects in the pool's depot, all CPUs' shards together (default
+    /// [`DEFAULT_MAX_SHARED`]); `0` turns the depot off, so that a return that finds the thread's
+    /// cache full is dropped.
+    ///
+    /// The depot holds the full magazines that overflow the threads' caches, one lock-free shard
+    /// per CPU, until a thread whose cache is empty takes them: it is what lets a pipeline (get
+    /// on one thread, return on another) keep thousands of objects in flight without creating
+    /// new ones. What it holds ages like every other tier: cleanup cycles drop it after two
+    /// cycles unused. The bound is rounded up to whole magazines per shard.
+    ///
+    /// ```
+    /// // At most 1,024 buffers of 64 KiB (64 MiB) wait in the depot.
+    /// static BIG: reuse_pool::Pool<Vec<u8>> =
+    ///     reuse_pool::Pool::new(|| Vec::with_capacity(64 << 10)).max_shared(1024);
+    /// assert_eq!(BIG.shared_bound(), 1024);
+    /// ```
+    pub const fn max_shared(self, n: usize) -> Self {
+        let mut this = self;
+        this.max_shared = n;
+        this
+    }
+
+    /// The depot's bound, see [`max_shared`](Pool::max_shared).
+    pub const fn shared_bound(&self) -> usize {
+        self.max_shared
     }
 
     /// `self` with the three settings replaced.
@@ -186,6 +220,7 @@ impl<T, F> Pool<T, F> {
                 keep_if,
                 filtered: reset.is_some() || keep_if.is_some(),
                 max_per_thread,
+                max_shared: (*p).max_shared,
                 engine: ptr::read(&(*p).engine),
             }
         }
@@ -213,7 +248,7 @@ impl<T: Send + 'static, F: Fn() -> T> Pool<T, F> {
     #[cold]
     fn init(&self) -> &Tiers<T> {
         let tiers = self.engine.tiers.get_or_init(|| {
-            let tiers = Arc::new(Tiers::new(self.max_per_thread));
+            let tiers = Arc::new(Tiers::new(self.max_per_thread, self.max_shared));
             registry::register(tiers.clone() as Arc<dyn Cycle>);
             tiers
         });

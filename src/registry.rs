@@ -5,64 +5,58 @@
 //! statics; the per-pool steps they call are what the loom models check).
 
 use std::any::Any;
-use std::cell::Cell;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+/// What a cycle leaves to drop once it has released the cycle lock: every object of a pool's
+/// previous victim set. Returns the first panic of an object's `Drop`.
+pub(crate) type Garbage = Box<dyn FnOnce() -> Option<Box<dyn Any + Send>> + Send>;
+
 /// What a cleanup cycle needs from a pool, with the object type erased.
+///
+/// No step runs code that the crate does not own: objects leave a pool only as [`Garbage`],
+/// which the caller drops after releasing every lock.
 pub(crate) trait Cycle: Send + Sync {
     /// Step 1: sets the reclaim flag of every per-thread cache. Returns whether there was any.
     fn flag(&self) -> bool;
-    /// Step 2, after the heavy barrier: retires every flagged cache (no user code runs).
+    /// Step 2, after the heavy barrier: retires every flagged cache.
     fn retire(&self);
-    /// Step 3: installs what `retire` collected as the new victim tier and drops the old one.
-    /// Panics from `T::drop` are caught; the first is kept in `panicked`.
-    fn rotate(&self, panicked: &mut Option<Box<dyn Any + Send>>);
+    /// Step 3: installs what `retire` collected, and the depot's shards, as the new victim tier;
+    /// returns the old one to drop.
+    fn rotate(self: Arc<Self>) -> Option<Garbage>;
     /// Marks the pool dropped, so that a cycle in progress skips it.
     fn mark_dead(&self);
+    /// `fork` prepare handler: takes the pool's own locks that any thread may hold.
+    fn fork_lock(&self);
+    /// `fork` parent and child handlers: releases what `fork_lock` took.
+    ///
+    /// # Safety
+    ///
+    /// `fork_lock` ran on the calling thread (in the child: on the thread that forked), and this
+    /// is the only release for it.
+    unsafe fn fork_unlock(&self);
+    /// `fork` child handler: freezes the caches of the thread indices that `owned_elsewhere`
+    /// names (held by threads that do not exist in the child).
+    fn freeze_owned_elsewhere(&self, owned_elsewhere: &dyn Fn(usize) -> bool);
 }
 
 static POOLS: Mutex<Vec<Arc<dyn Cycle>>> = Mutex::new(Vec::new());
 
-/// Serialises cleanup cycles with each other and with pool drops.
+/// Serialises cleanup cycles with each other and with pool drops. No code that the crate does
+/// not own runs while it is held.
 static CYCLE: Mutex<()> = Mutex::new(());
-
-thread_local! {
-    /// True on the thread running a cycle, while it runs. A `Drop` of a cached object that
-    /// drops a pool or calls `cleanup()` must not wait for the cycle lock it already holds.
-    static IN_CYCLE: Cell<bool> = const { Cell::new(false) };
-}
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Holds the cycle lock (unless this thread is already inside a cycle) and marks the thread.
-pub(crate) struct CycleGuard {
-    _lock: Option<MutexGuard<'static, ()>>,
-    outer: bool,
+/// Holds the cycle lock.
+pub(crate) fn cycle_lock() -> MutexGuard<'static, ()> {
+    lock(&CYCLE)
 }
 
-impl CycleGuard {
-    /// `None` when called from inside a cycle on this thread.
-    pub(crate) fn enter() -> Option<CycleGuard> {
-        if IN_CYCLE.with(Cell::get) {
-            return None;
-        }
-        let l = lock(&CYCLE);
-        IN_CYCLE.with(|c| c.set(true));
-        Some(CycleGuard {
-            _lock: Some(l),
-            outer: true,
-        })
-    }
-}
-
-impl Drop for CycleGuard {
-    fn drop(&mut self) {
-        if self.outer {
-            IN_CYCLE.with(|c| c.set(false));
-        }
-    }
+/// Holds the registry's list lock (for the `fork` handlers).
+pub(crate) fn pools_lock() -> MutexGuard<'static, Vec<Arc<dyn Cycle>>> {
+    lock(&POOLS)
 }
 
 pub(crate) fn register(pool: Arc<dyn Cycle>) {
@@ -70,10 +64,9 @@ pub(crate) fn register(pool: Arc<dyn Cycle>) {
     crate::cleanup::pool_registered();
 }
 
-/// Removes `pool` from the registry and marks it dead, after any cycle in progress on another
-/// thread has finished.
+/// Removes `pool` from the registry and marks it dead, after any cycle in progress has finished.
 pub(crate) fn unregister(pool: &Arc<dyn Cycle>) {
-    let _cycle = CycleGuard::enter();
+    let _cycle = lock(&CYCLE);
     pool.mark_dead();
     let target = Arc::as_ptr(pool) as *const ();
     let mut pools = lock(&POOLS);

@@ -20,11 +20,17 @@ pub struct Stats {
     pub steals: u64,
     /// Objects taken from the victim tier (cached before the last cleanup cycle).
     pub victim_hits: u64,
-    /// Objects returned to a thread's cache (after `reset` and `keep_if`). One that finds the
-    /// cache at its per-thread bound is dropped at once and also counted in `drops`.
+    /// Gets that took a whole magazine from the pool's per-CPU depot. As with `steals`, the
+    /// object handed out is counted here and the rest of the magazine as `hits`.
+    pub depot_takes: u64,
+    /// Objects returned to a thread's cache (after `reset` and `keep_if`). A return that finds
+    /// the cache at its per-thread bound moves a full magazine to the depot (`depot_puts`); only
+    /// if the depot is full too is that magazine dropped (and counted in `drops`).
     pub puts: u64,
-    /// Objects the pool dropped: rejected by `keep_if`, discarded, over the per-thread bound,
-    /// aged out by cleanup, or cached when the pool dropped.
+    /// Full magazines moved from a thread's cache into the pool's depot.
+    pub depot_puts: u64,
+    /// Objects the pool dropped: rejected by `keep_if`, discarded, over the bounds of the
+    /// thread's cache and the depot, aged out by cleanup, or cached when the pool dropped.
     pub drops: u64,
     /// Cleanup cycles run in the process so far (the global epoch).
     pub cycles: u64,
@@ -38,7 +44,9 @@ impl std::ops::AddAssign for Stats {
         self.misses += o.misses;
         self.steals += o.steals;
         self.victim_hits += o.victim_hits;
+        self.depot_takes += o.depot_takes;
         self.puts += o.puts;
+        self.depot_puts += o.depot_puts;
         self.drops += o.drops;
         self.cycles = self.cycles.max(o.cycles);
     }
@@ -69,9 +77,9 @@ impl std::iter::Sum for Stats {
 }
 
 impl Stats {
-    /// Objects handed out: `hits + misses + steals + victim_hits`.
+    /// Objects handed out: `hits + misses + steals + victim_hits + depot_takes`.
     pub fn gets(&self) -> u64 {
-        self.hits + self.misses + self.steals + self.victim_hits
+        self.hits + self.misses + self.steals + self.victim_hits + self.depot_takes
     }
 
     /// Fraction of gets served without calling `create`, in `0.0..=1.0` (1.0 with no gets).

@@ -98,6 +98,78 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     }
 }
 
+/// A minimal spin lock whose lock and unlock can also be called apart ([`SpinLock::raw_lock`],
+/// [`SpinLock::raw_unlock`]), so that the `fork` handlers can hold it across the `fork` call
+/// (`crate::fork`). Holders run none of the user's code and never block, so waiters spin
+/// briefly and then yield.
+pub(crate) struct SpinLock<T> {
+    locked: AtomicBool,
+    value: UnsafeCell<T>,
+}
+
+// SAFETY: `value` is accessed only by the thread holding `locked` (acquire on lock, release on
+// unlock order the accesses), and it moves between threads only as `T: Send` allows.
+unsafe impl<T: Send> Sync for SpinLock<T> {}
+
+impl<T> SpinLock<T> {
+    pub(crate) fn new(value: T) -> Self {
+        SpinLock {
+            locked: AtomicBool::new(false),
+            value: UnsafeCell::new(value),
+        }
+    }
+
+    /// Runs `f` with the lock held. `f` must not run user code or take another lock.
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        /// Unlocks on every way out, unwinding included.
+        struct Unlock<'a, T>(&'a SpinLock<T>);
+        impl<T> Drop for Unlock<'_, T> {
+            fn drop(&mut self) {
+                // SAFETY: created just after `raw_lock` returned on this thread.
+                unsafe { self.0.raw_unlock() }
+            }
+        }
+        self.raw_lock();
+        let _unlock = Unlock(self);
+        self.value.with_mut(|v| {
+            // SAFETY: we hold the lock, so no other thread accesses `value`, and `f` cannot
+            // re-enter this lock (it takes none).
+            f(unsafe { &mut *v })
+        })
+    }
+
+    /// Takes the lock; the caller must call [`raw_unlock`](Self::raw_unlock) on the same lock.
+    pub(crate) fn raw_lock(&self) {
+        let mut step = 0;
+        // Acquire: pairs with the release in `raw_unlock`, so the previous holder's accesses
+        // happen-before ours.
+        while self
+            .locked
+            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            spin_wait(&mut step);
+        }
+    }
+
+    /// Releases the lock.
+    ///
+    /// # Safety
+    ///
+    /// The calling thread took the lock with `raw_lock` (or, in a forked child, the thread that
+    /// forked took it) and no access to the value is still open.
+    pub(crate) unsafe fn raw_unlock(&self) {
+        // store-release: pairs with the acquire in `raw_lock`.
+        self.locked.store(false, Ordering::Release);
+    }
+}
+
+impl<T> std::fmt::Debug for SpinLock<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SpinLock { .. }")
+    }
+}
+
 /// Owner-only counter increment: a plain load and store, never a read-modify-write.
 ///
 /// Only the thread that owns the counter writes it, so no increment is lost; readers on other

@@ -45,9 +45,21 @@ pub(crate) const fn bucket_len(bucket: usize) -> usize {
 /// Number of buckets in a table.
 pub(crate) const BUCKETS: usize = usize::BITS as usize;
 
-struct Ids {
+pub(crate) struct Ids {
     next: usize,
     free: BinaryHeap<Reverse<usize>>,
+}
+
+impl Ids {
+    /// Whether index `id` is held by a thread (handed out and not given back).
+    pub(crate) fn is_held(&self, id: usize) -> bool {
+        id < self.next && !self.free.iter().any(|&Reverse(f)| f == id)
+    }
+}
+
+/// Holds the allocator's lock (for the `fork` handlers).
+pub(crate) fn ids_lock() -> std::sync::MutexGuard<'static, Ids> {
+    IDS.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 static IDS: Mutex<Ids> = Mutex::new(Ids {

@@ -2,16 +2,17 @@
 //!
 //! 1. the current thread's magazine ([`Local::pop_fast_into`], no atomic read-modify-write);
 //! 2. the current thread's deque ([`Local::pop_slow`]);
-//! 3. other threads' deques, starting after our own index (Go's `getSlow`);
-//! 4. the victim tier;
-//! 5. `None`: the caller runs `create`.
+//! 3. the pool's per-CPU depot ([`crate::depot`]): the current CPU's shard, then the others;
+//! 4. a bounded probe of other threads' deques ([`PROBE`] of them, Go's `getSlow`);
+//! 5. the victim tier;
+//! 6. `None`: the caller runs `create`.
 //!
 //! `Tiers` is created lazily on a pool's first use, registered with [`crate::registry`] so that
 //! cleanup cycles visit it, and drained when the pool drops.
 
 use crate::barrier;
-use crate::deque::Stealer;
-use crate::local::{Found, Local};
+use crate::depot::{self, Depot};
+use crate::local::{self, Found, Local};
 use crate::locals::Locals;
 use crate::registry::{self, Cycle};
 use crate::stats::Stats;
@@ -19,19 +20,28 @@ use crate::sync::{bump, AtomicBool, AtomicU64, Ordering};
 use crate::thread_id::{self, ThreadId};
 use crate::victim::VictimTier;
 use std::any::Any;
+use std::mem;
 use std::mem::{ManuallyDrop, MaybeUninit};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 
+/// Most other threads' caches a miss looks at before it goes on to the victim tier, so that a
+/// miss costs the same however many threads exist. Successive misses of a thread look at
+/// successive groups (`Local::next_probe`), so every cache is probed in turn.
+pub(crate) const PROBE: usize = 8;
+
 #[derive(Debug)]
 pub(crate) struct Tiers<T> {
     locals: Locals<T>,
+    /// Full magazines that overflowed the threads' caches, one lock-free shard per CPU.
+    depot: Arc<Depot<T>>,
     victims: VictimTier<T>,
     /// Bound on the objects each thread caches (magazine plus deque).
     per_thread: usize,
-    /// Deques retired by the current cycle, between `Cycle::retire` and `Cycle::rotate`.
-    /// Only the thread running the cycle touches it (under the cycle lock).
-    retired: crate::sync::Mutex<Vec<Stealer<Vec<T>>>>,
+    /// Magazines retired by the current cycle, between `Cycle::retire` and `Cycle::rotate`.
+    /// Only the thread running the cycle touches it (under the cycle lock); no user code runs
+    /// while it is locked.
+    retired: crate::sync::Mutex<Vec<Vec<T>>>,
     /// Set once, under the cycle lock, when the pool drops; cycles skip a dead pool.
     dead: AtomicBool,
     /// Counts for work done off the owners' paths (cleanup, pool drop, threads without a cache).
@@ -103,11 +113,21 @@ pub(crate) fn drop_caught<T>(value: T, panicked: &mut Option<Box<dyn Any + Send>
 }
 
 impl<T: Send + 'static> Tiers<T> {
-    pub(crate) fn new(max_per_thread: usize) -> Self {
+    /// Storage for a pool caching up to `max_per_thread` objects per thread and `max_shared` in
+    /// its depot.
+    pub(crate) fn new(max_per_thread: usize, max_shared: usize) -> Self {
+        Self::with_shards(max_per_thread, max_shared, depot::shard_count())
+    }
+
+    /// As `new`, with `shards` depot shards.
+    pub(crate) fn with_shards(max_per_thread: usize, max_shared: usize, shards: usize) -> Self {
         assert!(max_per_thread > 0, "max_per_thread must be at least 1");
         barrier::init();
+        crate::fork::init();
+        let (batch, _) = local::shape(max_per_thread);
         Tiers {
             locals: Locals::new(),
+            depot: Arc::new(Depot::new(max_shared, batch, shards)),
             victims: VictimTier::new(),
             per_thread: max_per_thread,
             retired: crate::sync::Mutex::new(Vec::new()),
@@ -147,9 +167,10 @@ impl<T: Send + 'static> Tiers<T> {
         let me = thread_id::register()?;
         let local = match self.locals.get(me) {
             Some(l) => l,
-            None => self
-                .locals
-                .install(me, Local::new(self.per_thread).for_index(me.id)),
+            None => self.locals.install(
+                me,
+                Local::new(self.per_thread, self.depot.clone()).for_index(me.id),
+            ),
         };
         Some((local, me))
     }
@@ -238,7 +259,7 @@ impl<T: Send + 'static> Tiers<T> {
     #[inline(never)]
     unsafe fn put_own_slow(local: &Local<T>, slot: &mut ManuallyDrop<T>) {
         // SAFETY: the caller gives `slot` up; the object is taken out of it exactly once.
-        drop(local.push_slow(unsafe { ManuallyDrop::take(slot) }));
+        local.push_slow(unsafe { ManuallyDrop::take(slot) });
     }
 
     /// `put` when the thread's cache is not in the flat part of the table or not installed.
@@ -272,56 +293,66 @@ impl<T: Send + 'static> Tiers<T> {
         }
     }
 
-    /// `get` with the thread's cache in hand: its magazine, its deque, other threads' deques, the
-    /// victim tier (`Local::pop_slow`); `me` is the thread's index.
+    /// `get` with the thread's cache in hand: its magazine, its deque, the depot
+    /// (`Local::pop_slow`), then other threads' deques and the victim tier; `me` is the thread's
+    /// index.
     #[cold]
     fn take_slow(&self, local: &Local<T>, me: usize) -> Option<T> {
+        crate::cleanup::after_fork_check();
         local.pop_slow(|| {
-            let n = self.locals.len();
-            // The other threads' caches whose deques may hold a magazine, from the next one on.
-            // Reading the hints touches no deque and pins nothing, so a thread that misses while
-            // every other thread is as short as itself pays for none of the steals that cannot
-            // succeed.
-            let stocked = (1..n)
-                .filter_map(|k| self.locals.at((me + k) % n))
-                .filter(|l| l.is_stocked());
-            // Pinned at the first stocked cache, once for all the steals (each nests its own pin,
-            // which is then cheap) and the victim tier after them.
-            let mut pin = None;
-            for l in stocked {
-                pin.get_or_insert_with(crate::deque::pin);
-                if let Some(full) = l.steal() {
-                    return Some(Found::Stolen(full));
-                }
-            }
-            self.victims.take(me).map(Found::Victim)
+            let start = me + 1 + local.next_probe(PROBE);
+            self.steal_probe(start)
+                .map(Found::Stolen)
+                .or_else(|| self.victims.take().map(Found::Victim))
         })
     }
 
-    /// A thread that is exiting has no cache: take a magazine from another thread or the victim
-    /// tier, hand out one object and drop the rest (there is nowhere to keep them).
+    /// Steals a magazine from one of the [`PROBE`] caches from index `start` on (modulo the
+    /// table's length), reading their `stocked` hints first: a cache whose deque was last seen
+    /// empty costs one load, no pin and no touch of its deque's indices, which its owner rewrites
+    /// on every transfer. Runs outside every window and lock of the crate: a steal pins
+    /// crossbeam's global epoch, which may run closures deferred by other libraries.
+    fn steal_probe(&self, start: usize) -> Option<Vec<T>> {
+        let n = self.locals.len();
+        if n == 0 {
+            return None;
+        }
+        (0..PROBE.min(n))
+            .filter_map(|k| self.locals.at((start + k) % n))
+            .filter(|l| l.is_stocked())
+            .find_map(Local::steal)
+    }
+
+    /// A thread that is exiting has no cache: take a magazine from the depot or another thread,
+    /// hand out one object and give the rest back to the depot (dropping them, counted, only if
+    /// it is full); else one object from the victim tier.
     #[cold]
     fn take_without_local(&self) -> Option<T> {
-        let n = self.locals.len();
-        let mut found = None;
-        for id in 0..n {
-            if let Some(full) = self.locals.at(id).and_then(Local::steal) {
-                self.cold_steals.fetch_add(1, Ordering::Relaxed);
-                found = Some(full);
-                break;
+        let full = match self.depot.pop() {
+            Some(full) => Some(full),
+            None => {
+                let found = self.steal_probe(0);
+                if found.is_some() {
+                    self.cold_steals.fetch_add(1, Ordering::Relaxed);
+                }
+                found
             }
-        }
-        if found.is_none() {
-            if let Some(v) = self.victims.take(0) {
+        };
+        let Some(mut full) = full else {
+            let v = self.victims.take();
+            if v.is_some() {
                 self.cold_victim_hits.fetch_add(1, Ordering::Relaxed);
-                return Some(v);
+            }
+            return v;
+        };
+        let value = full.pop();
+        if !full.is_empty() {
+            if let Err(rejected) = self.depot.push(full) {
+                self.cold_drops
+                    .fetch_add(rejected.len() as u64, Ordering::Relaxed);
+                drop(rejected);
             }
         }
-        let mut full = found?;
-        let value = full.pop();
-        self.cold_drops
-            .fetch_add(full.len() as u64, Ordering::Relaxed);
-        drop(full);
         value
     }
 
@@ -350,7 +381,7 @@ impl<T: Send + 'static> Tiers<T> {
     #[cold]
     fn put_cold(&self, value: T) {
         match self.local_or_install() {
-            Some((local, _)) => drop(local.push_slow(value)),
+            Some((local, _)) => local.push_slow(value),
             None => {
                 // A thread in its TLS destructors has no cache to return to; the object is
                 // dropped, as Go drops what a dead P held.
@@ -367,7 +398,7 @@ impl<T: Send + 'static> Tiers<T> {
             misses: r(&self.cold_misses),
             steals: r(&self.cold_steals),
             victim_hits: r(&self.cold_victim_hits),
-            drops: r(&self.cold_drops) + self.victims.late_drops(),
+            drops: r(&self.cold_drops),
             ..Stats::default()
         };
         self.locals.for_each(|l| {
@@ -379,29 +410,58 @@ impl<T: Send + 'static> Tiers<T> {
             s.steals += r(&c.steals);
             s.victim_hits += r(&c.victim_hits);
             s.drops += r(&c.drops);
+            s.depot_puts += r(&c.depot_puts);
+            s.depot_takes += r(&c.depot_takes);
         });
         s.cycles = crate::cleanup::cycles();
         s
     }
 
-    /// Pool drop: marks the pool dead and drops everything it caches. The caller has exclusive
-    /// use of the pool and has removed it from the registry under the cycle lock.
+    /// Pool drop: marks the pool dead and drops everything it caches, after every lock and pin
+    /// is released. The caller has exclusive use of the pool and has removed it from the
+    /// registry under the cycle lock.
     pub(crate) fn shutdown(&self) -> Option<Box<dyn Any + Send>> {
         self.dead.store(true, Ordering::Relaxed);
         let mut all = Vec::new();
-        self.locals.for_each(|l| l.drain_all(&mut all));
-        self.victims.drain_all(&mut all);
-        for s in std::mem::take(&mut *crate::sync::lock(&self.retired)) {
-            crate::deque::drain(&s, |mut m| all.append(&mut m));
+        self.locals.for_each(|l| {
+            // A cache frozen by a fork may be locked by a thread that is gone: leaked.
+            if !l.is_frozen() {
+                l.drain_all(&mut all);
+            }
+        });
+        all.extend(self.victims.take_all().into_magazines());
+        let mut chains = Vec::new();
+        self.depot.take_all(&mut chains);
+        for mut c in chains {
+            c.drain_into(&mut all);
         }
-        self.cold_drops
-            .fetch_add(all.len() as u64, Ordering::Relaxed);
-        let mut panicked = None;
-        for v in all {
+        all.append(&mut crate::sync::lock(&self.retired));
+        drop_magazines(all, &self.cold_drops)
+    }
+
+    /// Whether any thread of this pool holds index `id` (for the `fork` handlers).
+    fn freeze_where(&self, owned_elsewhere: &dyn Fn(usize) -> bool) {
+        for id in 0..self.locals.len() {
+            if owned_elsewhere(id) {
+                if let Some(l) = self.locals.at(id) {
+                    l.freeze();
+                }
+            }
+        }
+    }
+}
+
+/// Drops every object of `mags`, counting each in `drops` before its drop (a panicking `Drop`
+/// still ended the object's life); returns the first panic. The caller holds no lock or pin.
+fn drop_magazines<T>(mags: Vec<Vec<T>>, drops: &AtomicU64) -> Option<Box<dyn Any + Send>> {
+    let mut panicked = None;
+    for m in mags {
+        drops.fetch_add(m.len() as u64, Ordering::Relaxed);
+        for v in m {
             drop_caught(v, &mut panicked);
         }
-        panicked
     }
+    panicked
 }
 
 impl<T: Send + 'static> Cycle for Tiers<T> {
@@ -411,8 +471,10 @@ impl<T: Send + 'static> Cycle for Tiers<T> {
         }
         let mut any = false;
         self.locals.for_each(|l| {
-            l.flag();
-            any = true;
+            if !l.is_frozen() {
+                l.flag();
+                any = true;
+            }
         });
         any
     }
@@ -425,25 +487,40 @@ impl<T: Send + 'static> Cycle for Tiers<T> {
         self.locals.for_each(|l| {
             // A cache installed after `flag` was not announced to; it waits for the next cycle.
             if l.is_flagged() {
-                retired.extend(l.retire());
+                l.retire(&mut retired);
             }
         });
     }
 
-    fn rotate(&self, panicked: &mut Option<Box<dyn Any + Send>>) {
+    fn rotate(self: Arc<Self>) -> Option<crate::registry::Garbage> {
         if self.dead.load(Ordering::Relaxed) {
-            return;
+            return None;
         }
-        let retired = std::mem::take(&mut *crate::sync::lock(&self.retired));
-        let cold_drops = &self.cold_drops;
-        self.victims.rotate(retired, |x| {
-            // Counted before the drop: a panicking `Drop` still ended the object's life here.
-            cold_drops.fetch_add(1, Ordering::Relaxed);
-            drop_caught(x, panicked);
-        });
+        let retired = mem::take(&mut *crate::sync::lock(&self.retired));
+        let mut chains = Vec::new();
+        self.depot.take_all(&mut chains);
+        let old = self.victims.rotate(retired, chains);
+        Some(Box::new(move || {
+            let mags = old.into_magazines();
+            drop_magazines(mags, &self.cold_drops)
+        }))
     }
 
     fn mark_dead(&self) {
         self.dead.store(true, Ordering::Relaxed);
+    }
+
+    fn fork_lock(&self) {
+        self.victims.lock().raw_lock();
+    }
+
+    unsafe fn fork_unlock(&self) {
+        // SAFETY: forwarded from the caller: `fork_lock` ran on this thread (or on the thread
+        // that forked, in the child).
+        unsafe { self.victims.lock().raw_unlock() }
+    }
+
+    fn freeze_owned_elsewhere(&self, owned_elsewhere: &dyn Fn(usize) -> bool) {
+        self.freeze_where(owned_elsewhere);
     }
 }

@@ -1,162 +1,137 @@
 //! The victim tier: what the last cleanup cycle moved aside (Go's `victim`/`victimSize`).
 //!
-//! A cycle installs, in one pointer swap, the deques it retired from every thread's cache, and
-//! drops what the previous cycle had installed. Getters take from the victim tier before calling
+//! A cycle installs what it retired from every thread's cache (their magazines) and from the
+//! depot (its shards, whole), and hands back the set the previous cycle had installed, for the
+//! cycle to drop once every lock is released. Getters take from the victim tier before calling
 //! `create`, so an object used within the last cycle is still found; one unused for two cycles is
-//! gone. Readers pin the epoch; the swapped-out set is drained and dropped by the cycle at once
-//! (so drop counts are exact when `cleanup()` returns) and only its empty shell is freed later.
+//! gone.
 //!
-//! Unlike the other tiers, a get here takes one object, not a magazine: taking a whole magazine
-//! would rescue its other objects from ageing (they would count as used). The rest of a magazine
-//! a getter stole goes to `rest`, tagged with the generation of the set it came from; a getter
-//! that finds the generation changed (a cycle retired that set meanwhile) drops it, as the cycle
-//! would have.
+//! A get here takes one object, not a magazine: taking a whole magazine would rescue its other
+//! objects from ageing (they would count as used). The set sits behind a short spin lock, taken
+//! by a get only when the `nonempty` hint says there is something to take, and by the cycle for
+//! one swap. No user code runs while it is held: objects leave the set one at a time through
+//! [`take`](VictimTier::take), or as a whole set that the caller drops after unlocking.
 
-use crate::deque::{drain, steal_one, EpochCell, Stealer};
-use crate::sync::{lock, AtomicBool, AtomicU64, Mutex, Ordering};
-use std::mem;
+use crate::epoch;
+use crate::stack::Chain;
+use crate::sync::{AtomicBool, Ordering, SpinLock};
 
-/// The deques (of magazines) retired by one cycle.
-pub(crate) struct Victims<T> {
-    stealers: Vec<Stealer<Vec<T>>>,
-    /// Which cycle installed this set.
-    generation: u64,
-}
-
-/// Partly used magazines of the current victim set.
+/// The objects one cycle retired.
 #[derive(Debug)]
-struct Rest<T> {
-    /// Generation of the victim set these magazines belong to (the current one).
-    generation: u64,
-    /// Never holds an empty magazine.
-    magazines: Vec<Vec<T>>,
+pub(crate) struct Set<T> {
+    /// Magazines from the threads' caches, and those already taken out of `chains`. Never holds
+    /// an empty magazine.
+    loose: Vec<Vec<T>>,
+    /// The depot's shards, taken whole.
+    chains: Vec<Chain<T>>,
 }
 
-#[derive(Debug)]
-pub(crate) struct VictimTier<T> {
-    current: EpochCell<Victims<T>>,
-    rest: Mutex<Rest<T>>,
-    /// Hint: whether the current set had any deque when installed. Lets a miss skip the epoch
-    /// pin when the tier is empty; a stale value costs one useless look, never a lost object.
-    nonempty: AtomicBool,
-    /// Objects dropped by getters that found their magazine's set already retired.
-    late_drops: AtomicU64,
-}
-
-impl<T: Send + 'static> VictimTier<T> {
-    pub(crate) fn new() -> Self {
-        VictimTier {
-            current: EpochCell::new(Victims {
-                stealers: Vec::new(),
-                generation: 0,
-            }),
-            rest: Mutex::new(Rest {
-                generation: 0,
-                magazines: Vec::new(),
-            }),
-            nonempty: AtomicBool::new(false),
-            late_drops: AtomicU64::new(0),
+impl<T> Set<T> {
+    const fn new() -> Self {
+        Set {
+            loose: Vec::new(),
+            chains: Vec::new(),
         }
     }
 
-    /// Objects dropped on the get path (see `late_drops`).
-    pub(crate) fn late_drops(&self) -> u64 {
-        self.late_drops.load(Ordering::Relaxed)
+    fn is_empty(&self) -> bool {
+        self.loose.is_empty() && self.chains.is_empty()
     }
 
-    /// Takes one object, looking at the retired deques from deque `start` on.
-    pub(crate) fn take(&self, start: usize) -> Option<T> {
-        // Relaxed: a hint only (see the field).
-        if !self.nonempty.load(Ordering::Relaxed) {
-            return None;
-        }
-        {
-            let mut rest = lock(&self.rest);
-            if let Some(m) = rest.magazines.last_mut() {
+    /// One object, if any.
+    fn take_one(&mut self) -> Option<T> {
+        loop {
+            if let Some(m) = self.loose.last_mut() {
                 let v = m.pop();
                 if m.is_empty() {
-                    rest.magazines.pop();
+                    // Frees an empty buffer only: no object is dropped here.
+                    self.loose.pop();
                 }
                 if v.is_some() {
                     return v;
                 }
+                continue;
             }
-        }
-        let (mut magazine, generation) = self.current.with(|v| {
-            let n = v.stealers.len();
-            (0..n)
-                .find_map(|k| steal_one(&v.stealers[(start + k) % n]))
-                .map(|m| (m, v.generation))
-        })?;
-        let value = magazine.pop();
-        if !magazine.is_empty() {
-            let mut rest = lock(&self.rest);
-            if rest.generation == generation {
-                rest.magazines.push(magazine);
-            } else {
-                drop(rest);
-                // The set this magazine came from was retired while we held it: its objects
-                // have aged out.
-                self.late_drops
-                    .fetch_add(magazine.len() as u64, Ordering::Relaxed);
-                drop(magazine);
-            }
-        }
-        value
-    }
-
-    /// Installs `retired` as the new victim set and hands every object of the old set to
-    /// `drop_one`. Returns how many objects the old set still held.
-    pub(crate) fn rotate(
-        &self,
-        retired: Vec<Stealer<Vec<T>>>,
-        mut drop_one: impl FnMut(T),
-    ) -> usize {
-        let nonempty = !retired.is_empty();
-        // Retire `rest` first: from here on a getter holding a magazine of the old set sees the
-        // new generation and drops it instead of keeping it.
-        let (generation, old_rest) = {
-            let mut rest = lock(&self.rest);
-            rest.generation += 1;
-            (rest.generation, mem::take(&mut rest.magazines))
-        };
-        let mut dropped = 0;
-        self.current.replace(
-            Victims {
-                stealers: retired,
-                generation,
-            },
-            |old| {
-                for s in &old.stealers {
-                    // The workers of retired deques are gone, so `Empty` is final.
-                    drain(s, |magazine| {
-                        for x in magazine {
-                            dropped += 1;
-                            drop_one(x);
-                        }
-                    });
+            let chain = self.chains.last_mut()?;
+            // Pins the crate's private collector only (its deferred closures free nodes).
+            match chain.pop(&epoch::pin()) {
+                Some(m) => {
+                    if !m.is_empty() {
+                        self.loose.push(m);
+                    }
                 }
-            },
-        );
-        for magazine in old_rest {
-            for x in magazine {
-                dropped += 1;
-                drop_one(x);
+                None => {
+                    // An empty chain: dropping it drops nothing.
+                    self.chains.pop();
+                }
             }
         }
-        self.nonempty.store(nonempty, Ordering::Relaxed);
-        dropped
     }
 
-    /// Pool drop: everything still in the victim tier.
-    pub(crate) fn drain_all(&self, out: &mut Vec<T>) {
-        for mut m in mem::take(&mut lock(&self.rest).magazines) {
-            out.append(&mut m);
+    /// Every magazine of the set, for dropping (the caller holds no lock).
+    pub(crate) fn into_magazines(mut self) -> Vec<Vec<T>> {
+        let mut out = std::mem::take(&mut self.loose);
+        for mut c in std::mem::take(&mut self.chains) {
+            c.drain_into(&mut out);
         }
-        self.current.with(|v| {
-            for s in &v.stealers {
-                drain(s, |mut magazine| out.append(&mut magazine));
+        out
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct VictimTier<T> {
+    set: SpinLock<Set<T>>,
+    /// Hint: whether the set held anything at the end of the last access. Written under the
+    /// lock; read without it (relaxed) to skip the lock when the tier is empty. A stale `false`
+    /// costs a `create` where an object was available, which the semantics allow; never a lost
+    /// object.
+    nonempty: AtomicBool,
+}
+
+impl<T: Send> VictimTier<T> {
+    pub(crate) fn new() -> Self {
+        VictimTier {
+            set: SpinLock::new(Set::new()),
+            nonempty: AtomicBool::new(false),
+        }
+    }
+
+    /// Takes one object.
+    pub(crate) fn take(&self) -> Option<T> {
+        // Relaxed: a hint only (see the field).
+        if !self.nonempty.load(Ordering::Relaxed) {
+            return None;
+        }
+        self.set.with(|s| {
+            let v = s.take_one();
+            if s.is_empty() {
+                // Relaxed: a hint, written under the lock.
+                self.nonempty.store(false, Ordering::Relaxed);
             }
-        });
+            v
+        })
+    }
+
+    /// Installs what this cycle retired and returns the previous set, which the caller drops
+    /// after releasing every lock.
+    pub(crate) fn rotate(&self, loose: Vec<Vec<T>>, chains: Vec<Chain<T>>) -> Set<T> {
+        let mut fresh = Set { loose, chains };
+        fresh.loose.retain(|m| !m.is_empty());
+        let nonempty = !fresh.is_empty();
+        self.set.with(|s| {
+            // Relaxed: a hint, written under the lock.
+            self.nonempty.store(nonempty, Ordering::Relaxed);
+            std::mem::replace(s, fresh)
+        })
+    }
+
+    /// Pool drop, and the `fork` handlers: the lock itself.
+    pub(crate) fn lock(&self) -> &SpinLock<Set<T>> {
+        &self.set
+    }
+
+    /// Pool drop: everything still in the victim tier (the caller drops it after unlocking).
+    pub(crate) fn take_all(&self) -> Set<T> {
+        self.rotate(Vec::new(), Vec::new())
     }
 }

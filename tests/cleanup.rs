@@ -251,7 +251,8 @@ fn detach_keeps_the_object_out_of_the_pool() {
     counters.assert_all_dropped_once();
 }
 
-/// Returns beyond `max_per_thread` are dropped: a thread never caches more than the bound.
+/// With the depot off, returns beyond `max_per_thread` are dropped: a thread never caches more
+/// than the bound.
 #[test]
 fn max_per_thread_bounds_the_cache() {
     let _cycles = cycles_lock();
@@ -269,7 +270,7 @@ fn max_per_thread_bounds_the_cache() {
         (128, 128),
     ] {
         let counters = Counters::new();
-        let pool = tracked_pool(&counters).max_per_thread(max);
+        let pool = tracked_pool(&counters).max_per_thread(max).max_shared(0);
         assert_eq!(pool.per_thread_bound(), max);
         for _ in 0..PUTS {
             pool.put(counters.make());
