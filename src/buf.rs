@@ -212,9 +212,11 @@ struct Sampler {
     /// Sampled lengths by `ceil(log2(len))` (lengths below the smallest class count in its
     /// bucket). Relaxed increments; swapped to zero by the thread that recalibrates.
     hist: [AtomicU32; BUCKETS],
-    /// Samples in the current round. Each sample gets a distinct value from `fetch_add`, so
-    /// exactly one thread sees the value `samples_per_round` and recalibrates.
-    samples: AtomicU32,
+    /// Samples so far. Each sample gets a distinct value from `fetch_add`, so exactly one thread
+    /// sees each multiple of `samples_per_round` and recalibrates; nothing is ever subtracted,
+    /// so a round that races with other samples cannot skip its threshold. 64 bits: it never
+    /// wraps.
+    samples: AtomicU64,
     /// Completed rounds.
     rounds: AtomicU64,
 }
@@ -305,7 +307,7 @@ impl BufPool {
             max_kept: AtomicUsize::new(0),
             sampler: CachePadded::new(Sampler {
                 hist: [const { AtomicU32::new(0) }; BUCKETS],
-                samples: AtomicU32::new(0),
+                samples: AtomicU64::new(0),
                 rounds: AtomicU64::new(0),
             }),
             counters: CachePadded::new(Counters {
@@ -744,8 +746,8 @@ impl BufPool {
         let bucket = ceil_log2(len).max(self.cfg.min_shift) as usize;
         let s = &self.sampler;
         s.hist[bucket].fetch_add(1, Relaxed);
-        let n = s.samples.fetch_add(1, Relaxed).wrapping_add(1);
-        if n == c.samples_per_round {
+        let n = s.samples.fetch_add(1, Relaxed) + 1;
+        if n % u64::from(c.samples_per_round) == 0 {
             self.recalibrate(c);
         }
     }
@@ -756,14 +758,15 @@ impl BufPool {
     #[cold]
     fn recalibrate(&self, c: Calibration) {
         let s = &self.sampler;
-        s.samples.fetch_sub(c.samples_per_round, Relaxed);
         let mut counts = [0u64; BUCKETS];
         let mut total = 0u64;
         for (count, h) in counts.iter_mut().zip(s.hist.iter()) {
             *count = u64::from(h.swap(0, Relaxed));
             total += *count;
         }
+        s.rounds.fetch_add(1, Relaxed);
         if total == 0 {
+            // Samples of this round were taken by a round that raced with it.
             return;
         }
         // Most frequent bucket; ties go to the smaller size.
@@ -789,7 +792,6 @@ impl BufPool {
         let keep_shift = clamp(keep).max(default_shift);
         self.default_size.store(1 << default_shift, Relaxed);
         self.max_kept.store(1 << keep_shift, Relaxed);
-        s.rounds.fetch_add(1, Relaxed);
     }
 
     /// The engine's counters of class `size`, or `None` if `size` is not a class.
