@@ -453,3 +453,30 @@ fn zero_sample_interval_is_refused() {
         ..Calibration::DEFAULT
     });
 }
+
+/// Regression: a round recalibrated only when its counter read exactly `samples_per_round`, and
+/// subtracted the round afterwards; samples from other threads in between made the counter pass
+/// the threshold for good, and calibration stopped. Every round must happen.
+#[test]
+fn calibration_rounds_never_stall_under_concurrent_samples() {
+    let _s = serial();
+    let per_thread: u64 = if cfg!(miri) { 200 } else { 200_000 };
+    let pool = BufPool::new().calibration(Calibration {
+        sample_every: 1,
+        samples_per_round: 1,
+        percentile: 95,
+    });
+    thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                for _ in 0..per_thread {
+                    let mut b = pool.take(100);
+                    b.push(1);
+                    pool.put(b);
+                }
+            });
+        }
+    });
+    // Every return was sampled (`sample_every: 1`), and every sample completed a round.
+    assert_eq!(pool.stats().calibrations, 2 * per_thread);
+}

@@ -1,0 +1,126 @@
+//! A process forked from one that uses pools: automatic cleanup resumes in the child, and a fork
+//! while other threads are inside pool operations, hold the crate's locks or run a cleanup cycle
+//! leaves a child that can use the pools, run cycles and drop pools.
+#![cfg(all(target_os = "linux", not(miri)))]
+
+use reuse_pool::{cleanup, Pool};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+/// Forks; the child runs `child` and exits with its return value (never returns into the test
+/// harness). The parent waits for it, up to 30 s, and returns its exit code.
+fn in_child(child: impl FnOnce() -> i32) -> i32 {
+    // SAFETY: the child only runs `child`, which uses the pools and plain std, then `_exit`s.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(child)).unwrap_or(101);
+        // SAFETY: ends the child without running the parent's atexit handlers or destructors.
+        unsafe { libc::_exit(code) };
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut status = 0;
+        // SAFETY: `pid` is our child; `status` is a valid out-pointer.
+        let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        if r == pid {
+            assert!(libc::WIFEXITED(status), "child killed by a signal");
+            return libc::WEXITSTATUS(status);
+        }
+        if Instant::now() > deadline {
+            // SAFETY: kills and reaps our own child.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+                libc::waitpid(pid, &mut status, 0);
+            }
+            panic!("the child made no progress for 30 s (deadlock after fork)");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+static P: Pool<Vec<u8>> = Pool::new(|| Vec::with_capacity(64))
+    .reset(Vec::clear)
+    .max_per_thread(32)
+    .max_shared(256);
+
+/// One test at a time: both change the process-wide cleanup interval.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// The parent's driver thread does not exist in the child; the child starts its own, and its
+/// automatic cycles age the child's objects.
+#[test]
+fn automatic_cycles_resume_in_the_child() {
+    let _s = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    reuse_pool::set_cleanup_interval(Some(Duration::from_millis(10)));
+    drop(P.get());
+    let code = in_child(|| {
+        if reuse_pool::cleanup_interval() != Some(Duration::from_millis(10)) {
+            return 2;
+        }
+        let before = reuse_pool::cycles();
+        P.put(Vec::new());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while reuse_pool::cycles() < before + 3 {
+            if Instant::now() > deadline {
+                return 3;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // Three cycles ran: what was put has aged out.
+        if P.try_take().is_some() {
+            return 4;
+        }
+        0
+    });
+    reuse_pool::set_cleanup_interval(None);
+    assert_eq!(code, 0, "1: panic, 2: interval, 3: no cycles ran in the child, 4: not aged");
+}
+
+/// Forks while two threads get, spill and steal, and a third runs cleanup cycles: each child
+/// uses the pool, runs cycles, makes and drops a pool, and exits.
+#[test]
+fn fork_during_concurrent_use_leaves_a_usable_child() {
+    let _s = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    reuse_pool::set_cleanup_interval(None);
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                while !stop.load(Relaxed) {
+                    let held: Vec<_> = (0..100).map(|_| P.take()).collect();
+                    for b in held {
+                        P.put(b);
+                    }
+                }
+            });
+        }
+        s.spawn(|| {
+            while !stop.load(Relaxed) {
+                cleanup();
+            }
+        });
+        for round in 0..40 {
+            let code = in_child(|| {
+                let held: Vec<_> = (0..500).map(|_| P.take()).collect();
+                for b in held {
+                    P.put(b);
+                }
+                cleanup();
+                cleanup();
+                let local: Pool<String> = Pool::new(String::new);
+                for _ in 0..100 {
+                    local.put(String::from("x"));
+                }
+                cleanup();
+                drop(local);
+                if P.take().capacity() < 64 {
+                    return 5;
+                }
+                0
+            });
+            assert_eq!(code, 0, "child of round {round}");
+        }
+        stop.store(true, Relaxed);
+    });
+}
