@@ -60,18 +60,26 @@ impl<T: Send + 'static> Locals<T> {
         self.get_bucketed(t)
     }
 
-    /// The cache of thread index `id` if it is in the flat part of the table and installed: one
-    /// bounds check and one load, for the fast paths. `None` means "look it up with `get`".
+    /// The cache of thread index `id` if installed, for the fast paths: one bounds check and one
+    /// load in the flat part of the table, the bucket arithmetic and two loads beyond it, inline
+    /// in both cases so that every thread index costs about the same. `None` for the values
+    /// [`thread_id::index_or_huge`](crate::thread_id::index_or_huge) gives a thread without an
+    /// index (`usize::MAX` and `usize::MAX - 1`) and for a cache not installed yet.
     #[inline(always)]
     pub(crate) fn get_direct(&self, id: usize) -> Option<&Local<T>> {
-        let entry = self.direct.get(id)?;
-        // load-acquire: pairs with the store-release in `install`.
-        let local = entry.load(Ordering::Acquire);
-        // SAFETY: a non-null entry points to a boxed `Local` that lives until `drop`.
-        unsafe { local.as_ref() }
+        if let Some(entry) = self.direct.get(id) {
+            // load-acquire: pairs with the store-release in `install`.
+            let local = entry.load(Ordering::Acquire);
+            // SAFETY: a non-null entry points to a boxed `Local` that lives until `drop`.
+            return unsafe { local.as_ref() };
+        }
+        if id >= usize::MAX - 1 {
+            return None;
+        }
+        self.get_bucketed(ThreadId::new(id))
     }
 
-    #[cold]
+    #[inline(always)]
     fn get_bucketed(&self, t: ThreadId) -> Option<&Local<T>> {
         // load-acquire: pairs with the compare-exchange that published the bucket.
         let bucket = self.buckets[t.bucket].load(Ordering::Acquire);

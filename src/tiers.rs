@@ -175,8 +175,8 @@ impl<T: Send + 'static> Tiers<T> {
         Some((local, me))
     }
 
-    /// The current thread's cache when it is one of the first 64 and installed; `None` sends
-    /// the caller to the slow path, which looks it up in full.
+    /// The current thread's cache if installed; `None` sends the caller to the slow path,
+    /// which installs it (or finds that the thread has no index).
     #[inline(always)]
     fn local_fast(&self) -> Option<&Local<T>> {
         self.locals.get_direct(thread_id::index_or_huge())

@@ -74,7 +74,10 @@ fn automatic_cycles_resume_in_the_child() {
         0
     });
     reuse_pool::set_cleanup_interval(None);
-    assert_eq!(code, 0, "1: panic, 2: interval, 3: no cycles ran in the child, 4: not aged");
+    assert_eq!(
+        code, 0,
+        "1: panic, 2: interval, 3: no cycles ran in the child, 4: not aged"
+    );
 }
 
 /// Forks while two threads get, spill and steal, and a third runs cleanup cycles: each child
