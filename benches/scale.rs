@@ -6,7 +6,8 @@
 //! 1. **pipeline depth**: a producer `get`s a 4 KiB buffer and sends the guard through a bounded
 //!    channel of capacity 16, 256 or 4,096; a consumer writes 64 bytes and drops it. ns per
 //!    object (wall clock) and `create` calls per object in the steady state (after a warm-up of
-//!    4 × the depth plus 200,000 objects), next to the same channel carrying a `u64`.
+//!    4 × the depth plus 1,000,000 objects), next to the same channel carrying a `u64`; and all
+//!    the creates of the run, which is at least the depth (the objects in the channel).
 //! 2. **live threads**: 1, 16, 64, 256 or 1,024 threads registered with one pool, each timed
 //!    alone in turn (the others parked) for a get + 64 B write + drop loop: the fastest, median
 //!    and slowest thread, and slowest / fastest.
@@ -47,10 +48,10 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 /// One pipeline run on a fresh pool: (ns per object, creates per object) over `n` objects after
-/// the warm-up.
-fn pipeline(depth: usize, n: u64) -> (f64, f64) {
+/// the warm-up, and all the creates of the run (warm-up included).
+fn pipeline(depth: usize, n: u64) -> (f64, f64, u64) {
     let pool = new_pool();
-    let warm = 4 * depth as u64 + 200_000;
+    let warm = 4 * depth as u64 + 1_000_000;
     let (tx, rx) = crossbeam_channel::bounded(depth);
     let (mark_tx, mark_rx) = mpsc::channel::<(Instant, u64)>();
     let consumer = {
@@ -80,9 +81,13 @@ fn pipeline(depth: usize, n: u64) -> (f64, f64) {
     let end = Instant::now();
     let (start, misses0) = mark_rx.recv().unwrap();
     let creates = pool.stats().misses - misses0;
+    if std::env::var_os("REUSE_POOL_SCALE_STATS").is_some() {
+        eprintln!("depth {depth}: {:?}", pool.stats());
+    }
     (
         (end - start).as_nanos() as f64 / n as f64,
         creates as f64 / n as f64,
+        pool.stats().misses,
     )
 }
 
