@@ -4,11 +4,12 @@
 //!
 //! | tier | Go name | here | who touches it |
 //! |---|---|---|---|
-//! | 1 | `poolLocal.private` | the thread's magazine (up to [`MAGAZINE`](crate::MAGAZINE) objects) | owner, lock-free; cleanup under the reclaim protocol |
-//! | 2 | `poolLocal.shared` (`poolChain`) | the thread's `crossbeam-deque` `Worker` of full magazines | owner at the back, lock-free in the same busy window (a per-thread lock only while cleanup reclaims) |
-//! | 3 | `getSlow` | other threads' `Stealer`s, starting after our own index; one steal takes a whole magazine; a cache whose `stocked` hint says its deque was last seen empty is skipped without pinning the epoch | any thread, lock-free |
-//! | 4 | `victim` | the deques retired by the last cleanup cycle; a get takes one object, the rest of its magazine waits in a generation-tagged list | any thread; epoch-protected, a mutex for the partly used magazines |
-//! | 5 | `New` | `create()` | |
+//! | 1 | `poolLocal.private` | the thread's magazine (up to [`MAGAZINE`](crate::MAGAZINE) objects) | owner, no lock and no atomic read-modify-write; cleanup under the reclaim protocol |
+//! | 2 | `poolLocal.shared` (`poolChain`) | the thread's `crossbeam-deque` `Worker` of full magazines, at most 63 | owner at the back in the same busy window (a per-thread lock only while cleanup reclaims); thieves at the front, lock-free |
+//! | 3 | per-P `shared` as a whole | the pool's depot: full magazines that overflowed the threads' caches, one lock-free Treiber stack per CPU ([`max_shared`](crate::Pool::max_shared)) | any thread, lock-free: one compare-and-swap per magazine |
+//! | 4 | `getSlow` | other threads' `Stealer`s, a probe of 8 caches per miss, each miss the next 8; one steal takes a whole magazine; a cache whose `stocked` hint says its deque was last seen empty is skipped without touching its deque | any thread, lock-free |
+//! | 5 | `victim` | what the last cleanup cycle moved aside: the threads' magazines and the depot's shards; a get takes one object | any thread, under a short spin lock taken only when the tier is not empty |
+//! | 6 | `New` | `create()` | |
 //!
 //! `pin`/`runtime_procPin` becomes a lookup of the current thread's cache in the pool's table,
 //! indexed by a small per-thread index that is recycled when threads exit.
@@ -16,35 +17,63 @@
 //! # The fast path
 //!
 //! `get` on a hit: load the pool's storage pointer, read the thread index (a `const`
-//! thread-local), one load to find the cache (below 64 threads), `busy = true`, a compiler fence,
-//! load `reclaim`, move the last object of the magazine straight into the guard, `busy = false`,
-//! and a counter increment by plain load and store. A guard remembers its cache, so its return
-//! checks the thread index and moves the object straight back (`reset` and `keep_if` run in place
-//! first, in one out-of-line call when the pool has them). No atomic read-modify-write, no fence
+//! thread-local), find the cache (one load for the first 64 indices, the bucket arithmetic and
+//! two loads beyond: inline for every index), `busy = true`, a compiler fence, load `reclaim`,
+//! move the last object of the magazine straight into the guard, `busy = false`, and a counter
+//! increment by plain load and store. A guard remembers its cache, so its return checks the
+//! thread index and moves the object straight back (`reset` and `keep_if` run in place first, in
+//! one out-of-line call when the pool has them). No atomic read-modify-write, no fence
 //! instruction on Linux; `ci/hot_path.sh` checks the disassembly. Only this hit is inlined into
-//! the caller: an empty or full magazine, a thread index of 64 or more, a cache not yet installed
-//! or one being reclaimed each cost one call to a `#[cold]` function, so that `get` and `put`
-//! stay small enough for the compiler to inline into the caller's loop.
+//! the caller: an empty or full magazine, a cache not yet installed or one being reclaimed each
+//! cost one call to a `#[cold]` function, so that `get` and `put` stay small enough for the
+//! compiler to inline into the caller's loop.
 //!
 //! The deque holds whole magazines (Bonwick's magazine/depot design): when the magazine is full,
-//! `put` pushes it to the deque and starts a new one (if the deque already holds the rest of the
-//! per-thread bound, the returned object is dropped instead); when it is empty, `get` pops a full one
-//! from the deque, then steals a whole magazine from another thread, then takes one object from
-//! the victim tier. Before it steals, it reads each other cache's `stocked` hint, which the owner
-//! (or cleanup) stores only when its deque turns empty or non-empty: when no hint is set, the
-//! miss goes on to the victim tier without pinning the epoch or reading another thread's deque
-//! indices, which the owner rewrites on every transfer. Every transfer between threads moves a
-//! batch of up to [`MAGAZINE`](crate::MAGAZINE) objects with one compare-and-swap.
+//! `put` pushes it to the deque and starts a new one; when the deque already holds the rest of
+//! the per-thread bound, the full magazine goes to the depot instead (with the depot off, or
+//! full, it is dropped). When the magazine is empty, `get` pops a full one from the deque, then
+//! from the depot (its CPU's shard first), then steals a whole magazine from one of the next 8
+//! threads, then takes one object from the victim tier. Before it steals, it reads each probed
+//! cache's `stocked` hint, which the owner (or cleanup) stores only when its deque turns empty or
+//! non-empty, so a miss reads no other thread's deque indices, which the owner rewrites on every
+//! transfer. Every transfer between threads moves a batch of up to
+//! [`MAGAZINE`](crate::MAGAZINE) objects with one compare-and-swap. A miss costs the same
+//! however many threads exist: 8 hints, the depot's shards, the victim tier's hint.
+//!
+//! # Code the crate does not own
+//!
+//! `create`, `reset`, `keep_if`, `T::drop`, and closures that other libraries deferred on
+//! crossbeam-epoch's global collector (which runs them on any thread's pin) may use any pool,
+//! call [`cleanup`](crate::cleanup) or drop a pool. The rule: none of them runs while the crate
+//! holds a lock, an epoch pin or an owner window.
+//!
+//! * Owner windows hold only `Vec` moves and `Worker` pushes and pops that never resize (the
+//!   deque holds at most 63 magazines, below the 64 slots it starts with); debug builds assert
+//!   that no window opens inside another on the same cache.
+//! * The crate's own epoch-protected structures (the depot's stacks) use a private
+//!   `crossbeam_epoch::Collector`: pinning it runs only the crate's own deferred frees of empty
+//!   nodes. Steals from `crossbeam-deque` pin the global collector, so they run only outside
+//!   every window and lock of the crate.
+//! * Objects to drop (over a bound, rejected, aged out, in a dropped pool) are collected and
+//!   dropped after every lock and pin is released. A cleanup cycle drops the victim set it
+//!   replaced after releasing the cycle lock.
+//!
+//! `tests/reentrancy.rs` runs every hook against every action and tier transition.
 //!
 //! # Cleanup (`poolCleanup`)
 //!
 //! Go runs `poolCleanup` with the world stopped. Here a cycle announces itself to every cache by
 //! setting its `reclaim` flag, then runs one heavy barrier (`membarrier` on Linux) so that each
 //! owner either has its `busy` flag visible or will see `reclaim` on its next operation. It then
-//! retires each cache — magazine pushed into the deque, deque swapped for a fresh one in O(1) —
-//! and installs the retired deques as the new victim tier, dropping the previous one. See
-//! `src/local.rs` for the full argument, and `src/barrier.rs` for the fallback (`fence(SeqCst)` on
-//! both sides) used where `membarrier` is unavailable and under loom and Miri.
+//! retires each cache — the magazine and every magazine of the deque moved out under the cache's
+//! lock, at most 64 per cache — takes each depot shard whole (one swap each), installs all of
+//! it as the new victim tier, and, after releasing the cycle lock, drops the previous one. The
+//! deque itself stays in place, so a thief never takes a magazine that cleanup moved to the
+//! victim tier. See `src/local.rs` for the full argument, and `src/barrier.rs` for the fallback
+//! (`fence(SeqCst)` on both sides) used where `membarrier` is unavailable and under loom and
+//! Miri. Cycles are driven by a background thread on a timer (every
+//! [`DEFAULT_CLEANUP_INTERVAL`](crate::DEFAULT_CLEANUP_INTERVAL) by default) or by calls of
+//! [`cleanup`](crate::cleanup).
 //!
 //! # Thread exit
 //!
@@ -52,9 +81,16 @@
 //! pool's table: its deque stays stealable, cleanup ages its magazine like any idle thread's, and
 //! the next thread that gets the index inherits it. Nothing of a thread's own TLS is touched
 //! after it is destroyed: a pool used from a TLS destructor after the index was released works
-//! without a cache (gets steal or create, puts drop).
+//! without a cache (gets take from the depot, steal or create; puts drop).
 //!
 //! # Pool drop
 //!
 //! The pool's storage is registered in a global list on first use. Dropping the pool waits for
 //! a cycle in progress, removes it from the list and drops every cached object exactly once.
+//!
+//! # `fork`
+//!
+//! See `src/fork.rs`: handlers take the crate's locks around `fork`; in the child, the caches of
+//! threads that did not survive the fork are frozen (their objects are leaked there, never
+//! handed out or dropped), the epoch collector is replaced and automatic cycles restart on the
+//! child's next pool operation off the fast path.

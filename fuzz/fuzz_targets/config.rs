@@ -120,7 +120,7 @@ fuzz_target!(|c: Config| {
     if bound == 0 {
         return;
     }
-    let pool = common::pool(bound);
+    let pool = common::pool(bound, common::SHARED[usize::from(c.bound) % common::SHARED.len()]);
     let worker = Worker::spawn();
     let mut held = Held::default();
 

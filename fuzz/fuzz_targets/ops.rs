@@ -50,6 +50,8 @@ enum Op {
 struct Script {
     /// Per-thread bound, 1..=64 (small, so that spills, steals and drops happen).
     bound: u8,
+    /// The depot's bound, from `common::SHARED` (small, so that caches overflow it).
+    shared: u8,
     ops: Vec<Op>,
 }
 
@@ -73,7 +75,10 @@ fuzz_target!(|script: Script| {
         b.panic_reset = 0;
         b.panic_keep = 0;
     }
-    let pool = common::pool(1 + script.bound as usize % 64);
+    let pool = common::pool(
+        1 + script.bound as usize % 64,
+        common::SHARED[script.shared as usize % common::SHARED.len()],
+    );
     let mut workers: Vec<Worker> = vec![Worker::spawn()];
     let mut orphans: Vec<Held> = Vec::new();
 

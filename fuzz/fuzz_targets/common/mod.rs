@@ -316,12 +316,17 @@ pub fn keep_if(o: &Obj) -> bool {
     }
 }
 
-/// A pool with the model's `reset` (which records returns) and the given bound.
-pub fn pool(max_per_thread: usize) -> Arc<Pool<Obj>> {
+/// A pool with the model's `reset` (which records returns), the given per-thread bound and the
+/// depot's bound (`shared`: 0 turns it off).
+pub fn pool(max_per_thread: usize, shared: usize) -> Arc<Pool<Obj>> {
     Arc::new(
         Pool::new(create)
             .reset(reset)
             .keep_if(keep_if)
-            .max_per_thread(max_per_thread),
+            .max_per_thread(max_per_thread)
+            .max_shared(shared),
     )
 }
+
+/// Depot bounds for the scripts to pick from: off, one magazine's worth, a few, the default.
+pub const SHARED: [usize; 4] = [0, 4, 64, reuse_pool::DEFAULT_MAX_SHARED];
