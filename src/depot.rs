@@ -73,7 +73,7 @@ impl<T: Send> Depot<T> {
     /// A depot for up to `max_objects` objects in magazines of `batch`, over `shards` shards.
     pub(crate) fn new(max_objects: usize, batch: usize, shards: usize) -> Self {
         let shards = shards.max(1);
-        let magazines = max_objects / batch.max(1);
+        let magazines = max_objects.div_ceil(batch.max(1));
         Depot {
             shards: (0..shards)
                 .map(|_| CachePadded::new(MagStack::new()))
