@@ -300,7 +300,7 @@ impl<T: Send + 'static> Tiers<T> {
     fn take_slow(&self, local: &Local<T>, me: usize) -> Option<T> {
         crate::cleanup::after_fork_check();
         local.pop_slow(|| {
-            let start = me + 1 + local.next_probe(PROBE);
+            let start = me.wrapping_add(1).wrapping_add(local.next_probe(PROBE));
             self.steal_probe(start)
                 .map(Found::Stolen)
                 .or_else(|| self.victims.take().map(Found::Victim))
@@ -318,7 +318,7 @@ impl<T: Send + 'static> Tiers<T> {
             return None;
         }
         (0..PROBE.min(n))
-            .filter_map(|k| self.locals.at((start + k) % n))
+            .filter_map(|k| self.locals.at(start.wrapping_add(k) % n))
             .filter(|l| l.is_stocked())
             .find_map(Local::steal)
     }
