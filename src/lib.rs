@@ -112,8 +112,13 @@ mod thread_id;
 mod tiers;
 mod victim;
 
+/// Whether this process uses the asymmetric fence (`membarrier`) rather than the fallback full
+/// fence on every hit. A diagnostic for the crate's own tests and hot-path check, not part of the
+/// API; the mode is described under [Performance](crate#performance).
+#[doc(hidden)]
 pub use barrier::asymmetric as uses_asymmetric_fence;
-pub use buf::{BufPool, PooledBuf};
+#[doc(inline)]
+pub use buf::{BufPool, PooledBuf, PooledBufOwned};
 pub use cleanup::{
     cleanup, cleanup_interval, cycles, set_cleanup_interval, DEFAULT_CLEANUP_INTERVAL,
 };
