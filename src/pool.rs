@@ -422,6 +422,10 @@ impl<T: Send + 'static, F: Fn() -> T, R: Fn(&mut T), K: Fn(&T) -> bool> Pool<T, 
 
     /// Takes an object, returning it to the pool when the guard drops.
     ///
+    /// The guard remembers the thread's cache the object came from, so a return on the same
+    /// thread goes straight back to it; [`take`](Pool::take) and [`put`](Pool::put) do the same
+    /// work without a guard, for objects whose life does not fit a scope.
+    ///
     /// ```
     /// let pool = reuse_pool::Pool::new(String::new);
     /// let mut s = pool.get();
@@ -464,6 +468,18 @@ impl<T: Send + 'static, F: Fn() -> T, R: Fn(&mut T), K: Fn(&T) -> bool> Pool<T, 
 
     /// Takes an object out of the pool for good (Go's `Get`); hand it back with
     /// [`put`](Pool::put) if you want it reused.
+    ///
+    /// Prefer [`get`](Pool::get) where the object is used within a scope: its guard cannot be
+    /// forgotten. `take`/`put` suit an object kept in a struct, handed to an API that takes `T`,
+    /// or returned on another path; an object that is never put back is simply not reused.
+    ///
+    /// ```
+    /// let pool = reuse_pool::Pool::new(Vec::<u8>::new).reset(Vec::clear);
+    /// let mut v = pool.take();
+    /// v.push(1);
+    /// pool.put(v);
+    /// assert!(pool.take().is_empty());
+    /// ```
     #[inline(always)]
     pub fn take(&self) -> T {
         let mut slot = MaybeUninit::uninit();
