@@ -4,9 +4,14 @@
 //! bounds it needs (`fn f<T: AsRef<[u8]>>(g: &Pooled<'_, T>)`). A `Drop` impl must have exactly the
 //! struct's bounds, so it cannot call the pool's return path, which needs `T: Send + 'static`
 //! and the pool's closures: each guard instead carries that path as a function pointer, taken
-//! where the guard is made and the bounds are known. When a guard is dropped in the function
-//! that took it (the usual case: `get` is inlined), the pointer is a known constant and the
-//! compiler calls, and inlines, the function directly (`ci/hot_path.sh` checks the hit).
+//! where the guard is made and the bounds are known.
+//!
+//! HACK: so a guard's return is one indirect call (always to the same function for a given pool
+//! type, so well predicted) to an out-of-line copy of the whole return path. The compiler turns
+//! it into a direct call only when it can see that nothing wrote the guard since `get`, which
+//! any call that borrows the object (a `Vec` that grows) prevents. The return path itself is
+//! unchanged: no lock, no atomic read-modify-write on a hit (`ci/hot_path.sh`). Returns through
+//! [`Pool::put`] are direct calls.
 
 use crate::pool::Pool;
 use crate::tiers::Home;

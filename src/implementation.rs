@@ -20,11 +20,13 @@
 //! load `reclaim`, move the last object of the magazine straight into the guard, `busy = false`,
 //! and a counter increment by plain load and store. A guard remembers its cache, so its return
 //! checks the thread index and moves the object straight back (`reset` and `keep_if` run in place
-//! first, in one out-of-line call when the pool has them). No atomic read-modify-write, no fence
-//! instruction on Linux; `ci/hot_path.sh` checks the disassembly. Only this hit is inlined into
-//! the caller: an empty or full magazine, a thread index of 64 or more, a cache not yet installed
-//! or one being reclaimed each cost one call to a `#[cold]` function, so that `get` and `put`
-//! stay small enough for the compiler to inline into the caller's loop.
+//! first, in one out-of-line call when the pool has them); a guard reaches that return through a
+//! function pointer it carries (one indirect call, see `src/guard.rs`), `put` directly. No atomic
+//! read-modify-write, no fence instruction on Linux; `ci/hot_path.sh` checks the disassembly.
+//! Only this hit is inlined into the caller: an empty or full magazine, a thread index of 64 or
+//! more, a cache not yet installed or one being reclaimed each cost one call to a `#[cold]`
+//! function, so that `get` and `put` stay small enough for the compiler to inline into the
+//! caller's loop.
 //!
 //! The deque holds whole magazines (Bonwick's magazine/depot design): when the magazine is full,
 //! `put` pushes it to the deque and starts a new one (if the deque already holds the rest of the
