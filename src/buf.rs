@@ -1,5 +1,8 @@
 //! [`BufPool`]: byte buffers in power-of-two size classes, on the same engine as [`Pool`].
 //!
+//! `BufPool` and its guards are used from the crate root (`reuse_pool::BufPool`, like
+//! `reuse_pool::Pool`); this module holds its settings, counters and constants.
+//!
 //! A single `Pool<Vec<u8>>` mixes 100-byte and 1-MiB buffers: every buffer it caches ends up as
 //! large as the largest request it ever served, and memory stays pinned (Go issue 23199).
 //! `BufPool` keeps one [`Pool`] per power-of-two class, as vitess' `bucketpool` does with one
@@ -8,7 +11,7 @@
 //! worth keeping from the buffers that come back, as valyala's `bytebufferpool` does.
 //!
 //! ```
-//! use reuse_pool::buf::BufPool;
+//! use reuse_pool::BufPool;
 //!
 //! static BUFS: BufPool = BufPool::new(); // classes 64 B ..= 1 MiB
 //!
@@ -52,12 +55,14 @@
 use crate::pool::{Pool, DEFAULT_MAX_PER_THREAD};
 use crate::stats::Stats;
 use crossbeam_utils::CachePadded;
+use std::borrow::{Borrow, BorrowMut};
 use std::cell::Cell;
 use std::fmt;
 use std::io;
 use std::mem::{self, ManuallyDrop, MaybeUninit};
 use std::ops::{Deref, DerefMut};
 use std::ptr;
+use std::sync::Arc;
 // `std` atomics, not `crate::sync`: `BufPool::new` is a `const fn` and loom's atomics are not
 // `const`. These atomics hand nothing off between threads (statistics and a learned limit, all
 // `Relaxed`); the buffers themselves move only through the engine, which the loom models check.
@@ -131,7 +136,7 @@ macro_rules! class_pools {
 /// Both are clamped into the pool's classes. Zero-length returns are not recorded.
 ///
 /// ```
-/// use reuse_pool::buf::{BufPool, Calibration};
+/// use reuse_pool::{buf::Calibration, BufPool};
 ///
 /// static BUFS: BufPool = BufPool::new().calibration(Calibration {
 ///     percentile: 99,
@@ -254,12 +259,16 @@ fn sample_due(every: u32) -> bool {
 
 /// A pool of byte buffers in power-of-two size classes (see the [module docs](self)).
 ///
-/// | setting | default | setter |
-/// |---|---|---|
-/// | classes | 64 B ..= 1 MiB ([`DEFAULT_SMALLEST_CLASS`], [`DEFAULT_LARGEST_CLASS`]) | [`classes`](BufPool::classes) |
-/// | buffers per thread and class | [`DEFAULT_MAX_PER_THREAD`] (128) | [`max_per_thread`](BufPool::max_per_thread) |
-/// | bytes per thread and class | [`DEFAULT_MAX_BYTES_PER_THREAD`] (16 MiB) | [`max_bytes_per_thread`](BufPool::max_bytes_per_thread) |
-/// | calibration | off | [`calibrate`](BufPool::calibrate), [`calibration`](BufPool::calibration) |
+/// | setting | default | setter | getter |
+/// |---|---|---|---|
+/// | classes | 64 B ..= 1 MiB ([`DEFAULT_SMALLEST_CLASS`], [`DEFAULT_LARGEST_CLASS`]) | [`classes`](BufPool::classes) | [`smallest_class`](BufPool::smallest_class), [`largest_class`](BufPool::largest_class) |
+/// | buffers per thread and class | [`DEFAULT_MAX_PER_THREAD`] (128) | [`max_per_thread`](BufPool::max_per_thread) | [`get_max_per_thread`](BufPool::get_max_per_thread) |
+/// | bytes per thread and class | [`DEFAULT_MAX_BYTES_PER_THREAD`] (16 MiB) | [`max_bytes_per_thread`](BufPool::max_bytes_per_thread) | [`get_max_bytes_per_thread`](BufPool::get_max_bytes_per_thread) |
+/// | calibration | off | [`calibrate`](BufPool::calibrate), [`calibration`](BufPool::calibration) | [`get_calibration`](BufPool::get_calibration) |
+///
+/// A setter `x(..)` is read back by `get_x()`, as `std::process::Command`'s builders are;
+/// [`class_bound`](BufPool::class_bound) gives the bound that the two per-thread settings
+/// make for one class.
 ///
 /// With the defaults a thread caches up to 128 buffers of each class up to 128 KiB, 64 of
 /// 256 KiB, 32 of 512 KiB and 16 of 1 MiB; cleanup cycles drop what stays unused for two cycles.
@@ -268,7 +277,7 @@ fn sample_due(every: u32) -> bool {
 /// `static` are compile errors:
 ///
 /// ```compile_fail
-/// static BUFS: reuse_pool::buf::BufPool = reuse_pool::buf::BufPool::new().classes(4096, 64);
+/// static BUFS: reuse_pool::BufPool = reuse_pool::BufPool::new().classes(4096, 64);
 /// ```
 ///
 /// Setters are meant for construction: on a pool already in use, new per-thread bounds apply
@@ -293,7 +302,7 @@ impl BufPool {
     /// A pool with classes 64 B ..= 1 MiB and no calibration.
     ///
     /// ```
-    /// static BUFS: reuse_pool::buf::BufPool = reuse_pool::buf::BufPool::new();
+    /// static BUFS: reuse_pool::BufPool = reuse_pool::BufPool::new();
     /// assert_eq!(BUFS.get(100).capacity(), 128);
     /// ```
     pub const fn new() -> Self {
@@ -330,7 +339,7 @@ impl BufPool {
     /// above [`MAX_CLASS_SIZE`]. In a `static` or `const` these are compile errors.
     ///
     /// ```
-    /// use reuse_pool::buf::BufPool;
+    /// use reuse_pool::BufPool;
     /// static FRAMES: BufPool = BufPool::new().classes(4096, 16 << 20);
     /// assert_eq!(FRAMES.smallest_class(), 4096);
     /// assert_eq!(FRAMES.get(1).capacity(), 4096);
@@ -338,32 +347,32 @@ impl BufPool {
     ///
     /// ```compile_fail
     /// // the smallest class must be a power of two
-    /// static B: reuse_pool::buf::BufPool = reuse_pool::buf::BufPool::new().classes(100, 4096);
+    /// static B: reuse_pool::BufPool = reuse_pool::BufPool::new().classes(100, 4096);
     /// ```
     pub const fn classes(self, smallest: usize, largest: usize) -> Self {
         assert!(
             smallest != 0,
-            "reuse_pool::buf::BufPool::classes: the smallest class must be non-zero"
+            "reuse_pool::BufPool::classes: the smallest class must be non-zero"
         );
         assert!(
             largest != 0,
-            "reuse_pool::buf::BufPool::classes: the largest class must be non-zero"
+            "reuse_pool::BufPool::classes: the largest class must be non-zero"
         );
         assert!(
             smallest.is_power_of_two(),
-            "reuse_pool::buf::BufPool::classes: the smallest class must be a power of two"
+            "reuse_pool::BufPool::classes: the smallest class must be a power of two"
         );
         assert!(
             largest.is_power_of_two(),
-            "reuse_pool::buf::BufPool::classes: the largest class must be a power of two"
+            "reuse_pool::BufPool::classes: the largest class must be a power of two"
         );
         assert!(
             smallest <= largest,
-            "reuse_pool::buf::BufPool::classes: the smallest class must not be above the largest class"
+            "reuse_pool::BufPool::classes: the smallest class must not be above the largest class"
         );
         assert!(
             largest <= MAX_CLASS_SIZE,
-            "reuse_pool::buf::BufPool::classes: the largest class must be at most MAX_CLASS_SIZE"
+            "reuse_pool::BufPool::classes: the largest class must be at most MAX_CLASS_SIZE"
         );
         let mut cfg = self.cfg;
         cfg.min_shift = smallest.trailing_zeros();
@@ -382,7 +391,7 @@ impl BufPool {
     pub const fn max_per_thread(self, n: usize) -> Self {
         assert!(
             n > 0,
-            "reuse_pool::buf::BufPool::max_per_thread: the per-thread bound must be at least 1"
+            "reuse_pool::BufPool::max_per_thread: the per-thread bound must be at least 1"
         );
         let mut cfg = self.cfg;
         cfg.max_per_thread = n;
@@ -398,16 +407,16 @@ impl BufPool {
     /// If `bytes` is zero (a compile error in a `static`).
     ///
     /// ```
-    /// use reuse_pool::buf::BufPool;
+    /// use reuse_pool::BufPool;
     /// // at most 4 MiB per thread in each class: 4 buffers of 1 MiB, 128 of 4 KiB
     /// static BUFS: BufPool = BufPool::new().max_bytes_per_thread(4 << 20);
-    /// assert_eq!(BUFS.per_thread_bound(1 << 20), Some(4));
-    /// assert_eq!(BUFS.per_thread_bound(4096), Some(128));
+    /// assert_eq!(BUFS.class_bound(1 << 20), Some(4));
+    /// assert_eq!(BUFS.class_bound(4096), Some(128));
     /// ```
     pub const fn max_bytes_per_thread(self, bytes: usize) -> Self {
         assert!(
             bytes > 0,
-            "reuse_pool::buf::BufPool::max_bytes_per_thread: the per-thread byte budget must be non-zero"
+            "reuse_pool::BufPool::max_bytes_per_thread: the per-thread byte budget must be non-zero"
         );
         let mut cfg = self.cfg;
         cfg.max_bytes_per_thread = bytes;
@@ -417,7 +426,7 @@ impl BufPool {
     /// Turns calibration on with [`Calibration::DEFAULT`] (off by default).
     ///
     /// ```
-    /// use reuse_pool::buf::BufPool;
+    /// use reuse_pool::BufPool;
     /// static BUFS: BufPool = BufPool::new().calibrate();
     /// let mut buf = BUFS.get_default(); // the smallest class until the first round completes
     /// buf.extend_from_slice(b"request");
@@ -434,21 +443,21 @@ impl BufPool {
     /// (compile errors in a `static`).
     ///
     /// ```compile_fail
-    /// use reuse_pool::buf::{BufPool, Calibration};
+    /// use reuse_pool::{buf::Calibration, BufPool};
     /// static B: BufPool = BufPool::new().calibration(Calibration { percentile: 0, ..Calibration::DEFAULT });
     /// ```
     pub const fn calibration(self, calibration: Calibration) -> Self {
         assert!(
             calibration.sample_every > 0,
-            "reuse_pool::buf::BufPool::calibration: Calibration::sample_every must be at least 1"
+            "reuse_pool::BufPool::calibration: Calibration::sample_every must be at least 1"
         );
         assert!(
             calibration.samples_per_round > 0,
-            "reuse_pool::buf::BufPool::calibration: Calibration::samples_per_round must be at least 1"
+            "reuse_pool::BufPool::calibration: Calibration::samples_per_round must be at least 1"
         );
         assert!(
             calibration.percentile >= 1 && calibration.percentile <= 100,
-            "reuse_pool::buf::BufPool::calibration: Calibration::percentile must be in 1..=100"
+            "reuse_pool::BufPool::calibration: Calibration::percentile must be in 1..=100"
         );
         let mut cfg = self.cfg;
         cfg.calibration = Some(calibration);
@@ -507,20 +516,40 @@ impl BufPool {
     /// Every class size, smallest first.
     ///
     /// ```
-    /// let p = reuse_pool::buf::BufPool::new().classes(64, 512);
+    /// let p = reuse_pool::BufPool::new().classes(64, 512);
     /// assert_eq!(p.class_sizes().collect::<Vec<_>>(), [64, 128, 256, 512]);
     /// ```
     pub fn class_sizes(&self) -> impl Iterator<Item = usize> + '_ {
         (self.cfg.min_shift..=self.cfg.max_shift).map(|s| 1usize << s)
     }
 
-    /// The calibration settings, `None` when calibration is off.
-    pub const fn calibration_settings(&self) -> Option<Calibration> {
+    /// The calibration settings set by [`calibration`](BufPool::calibration) or
+    /// [`calibrate`](BufPool::calibrate), `None` when calibration is off.
+    pub const fn get_calibration(&self) -> Option<Calibration> {
         self.cfg.calibration
     }
 
-    /// How many buffers a thread caches at most in class `size`; `None` if `size` is not a class.
-    pub const fn per_thread_bound(&self, size: usize) -> Option<usize> {
+    /// The per-class bound on buffers set by [`max_per_thread`](BufPool::max_per_thread).
+    pub const fn get_max_per_thread(&self) -> usize {
+        self.cfg.max_per_thread
+    }
+
+    /// The per-class byte budget set by
+    /// [`max_bytes_per_thread`](BufPool::max_bytes_per_thread).
+    pub const fn get_max_bytes_per_thread(&self) -> usize {
+        self.cfg.max_bytes_per_thread
+    }
+
+    /// How many buffers a thread caches at most in class `size`, from both bounds above; `None`
+    /// if `size` is not a class.
+    ///
+    /// ```
+    /// let p = reuse_pool::BufPool::new().max_per_thread(8).max_bytes_per_thread(1 << 20);
+    /// assert_eq!((p.get_max_per_thread(), p.get_max_bytes_per_thread()), (8, 1 << 20));
+    /// assert_eq!(p.class_bound(4096), Some(8));
+    /// assert_eq!(p.class_bound(256 << 10), Some(4));
+    /// ```
+    pub const fn class_bound(&self, size: usize) -> Option<usize> {
         match self.class_for_capacity(size) {
             Some(c) if c == size => Some(self.cfg.bound(size.trailing_zeros())),
             _ => None,
@@ -531,7 +560,7 @@ impl BufPool {
     /// `None` above the largest class (served by a plain allocation).
     ///
     /// ```
-    /// let p = reuse_pool::buf::BufPool::new(); // 64 ..= 1 MiB
+    /// let p = reuse_pool::BufPool::new(); // 64 ..= 1 MiB
     /// assert_eq!(p.class_for_request(0), Some(64));
     /// assert_eq!(p.class_for_request(1024), Some(1024));
     /// assert_eq!(p.class_for_request(1025), Some(2048));
@@ -551,7 +580,7 @@ impl BufPool {
     /// Calibration may drop buffers of a class above [`max_kept`](BufPool::max_kept) as well.
     ///
     /// ```
-    /// let p = reuse_pool::buf::BufPool::new(); // 64 ..= 1 MiB
+    /// let p = reuse_pool::BufPool::new(); // 64 ..= 1 MiB
     /// assert_eq!(p.class_for_capacity(63), None);
     /// assert_eq!(p.class_for_capacity(64), Some(64));
     /// assert_eq!(p.class_for_capacity(5000), Some(4096));
@@ -583,7 +612,7 @@ impl BufPool {
     /// largest it is exactly `min_capacity`, freshly allocated (and dropped on return).
     ///
     /// ```
-    /// static BUFS: reuse_pool::buf::BufPool = reuse_pool::buf::BufPool::new();
+    /// static BUFS: reuse_pool::BufPool = reuse_pool::BufPool::new();
     /// let buf = BUFS.get(3000);
     /// assert!(buf.is_empty());
     /// assert_eq!(buf.capacity(), 4096);
@@ -593,6 +622,30 @@ impl BufPool {
         PooledBuf {
             pool: self,
             buf: self.take(min_capacity),
+        }
+    }
+
+    /// Like [`get`](BufPool::get), for a pool in an [`Arc`]: the guard keeps the pool alive and
+    /// is `'static`, so it can move into spawned threads and tasks.
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use std::sync::Arc;
+    ///
+    /// let bufs = Arc::new(reuse_pool::BufPool::new());
+    /// let mut buf = bufs.get_owned(1000);
+    /// let t = std::thread::spawn(move || {
+    ///     buf.write_all(b"built on another thread").unwrap();
+    ///     buf.len()
+    /// }); // `buf` returns to `bufs` when the thread drops it
+    /// assert_eq!(t.join().unwrap(), 23);
+    /// assert_eq!(bufs.class_stats(1024).unwrap().puts, 1);
+    /// ```
+    #[inline]
+    pub fn get_owned(self: &Arc<Self>, min_capacity: usize) -> PooledBufOwned {
+        PooledBufOwned {
+            buf: self.take(min_capacity),
+            pool: self.clone(),
         }
     }
 
@@ -618,7 +671,7 @@ impl BufPool {
     /// allocating (always `None` above the largest class).
     ///
     /// ```
-    /// let p = reuse_pool::buf::BufPool::new();
+    /// let p = reuse_pool::BufPool::new();
     /// assert!(p.try_take(100).is_none());
     /// p.put(Vec::with_capacity(128));
     /// assert_eq!(p.try_take(100).map(|b| b.capacity()), Some(128));
@@ -663,7 +716,7 @@ impl BufPool {
     /// or drops it (see the [module docs](self)). The buffer need not have come from this pool.
     ///
     /// ```
-    /// let p = reuse_pool::buf::BufPool::new(); // 64 ..= 1 MiB
+    /// let p = reuse_pool::BufPool::new(); // 64 ..= 1 MiB
     /// p.put(Vec::with_capacity(5000));          // shrunk to 4096, cached
     /// p.put(Vec::with_capacity(10));            // below the smallest class: dropped
     /// let s = p.stats();
@@ -797,7 +850,7 @@ impl BufPool {
     /// The engine's counters of class `size`, or `None` if `size` is not a class.
     ///
     /// ```
-    /// let p = reuse_pool::buf::BufPool::new();
+    /// let p = reuse_pool::BufPool::new();
     /// drop(p.get(1000));
     /// let s = p.class_stats(1024).unwrap();
     /// assert_eq!((s.misses, s.puts), (1, 1));
@@ -907,10 +960,20 @@ impl BufStats {
 /// A buffer borrowed from a [`BufPool`]; returns itself (to the class its capacity then fills)
 /// when dropped.
 ///
-/// Dereferences to `Vec<u8>` and implements [`io::Write`]. It is `Send`, so it can cross
-/// `.await` points and channels. [`detach`](PooledBuf::detach) and
-/// [`discard`](PooledBuf::discard) are associated functions, so they never shadow a method of
-/// `Vec`.
+/// Dereferences to `Vec<u8>`; implements [`io::Write`], `AsRef`/`AsMut`/`Borrow`/`BorrowMut` of
+/// `[u8]` and `Vec<u8>`, and with the `bytes` feature `bytes::BufMut` (tokio's `read_buf`). It
+/// is `Send` and `Sync`, so it can cross `.await` points and channels. For a buffer that must
+/// outlive the pool's borrow (a spawned thread or task), see [`BufPool::get_owned`].
+/// [`detach`](PooledBuf::detach) and [`discard`](PooledBuf::discard) are associated functions,
+/// so they never shadow a method of `Vec`.
+///
+/// ```
+/// use std::io::Write;
+/// static BUFS: reuse_pool::BufPool = reuse_pool::BufPool::new();
+/// let mut buf = BUFS.get(100);
+/// write!(buf, "{} + {} = {}", 1, 2, 1 + 2).unwrap();
+/// assert_eq!(&buf[..], b"1 + 2 = 3");
+/// ```
 pub struct PooledBuf<'a> {
     pool: &'a BufPool,
     buf: Vec<u8>,
@@ -920,8 +983,8 @@ impl<'a> PooledBuf<'a> {
     /// Keeps the buffer: it will not return to the pool.
     ///
     /// ```
-    /// let p = reuse_pool::buf::BufPool::new();
-    /// let owned: Vec<u8> = reuse_pool::buf::PooledBuf::detach(p.get(10));
+    /// let p = reuse_pool::BufPool::new();
+    /// let owned: Vec<u8> = reuse_pool::PooledBuf::detach(p.get(10));
     /// assert_eq!(owned.capacity(), 64);
     /// ```
     #[inline]
@@ -934,8 +997,8 @@ impl<'a> PooledBuf<'a> {
     /// Drops the buffer instead of returning it, counted in its class's `drops`.
     ///
     /// ```
-    /// let p = reuse_pool::buf::BufPool::new();
-    /// reuse_pool::buf::PooledBuf::discard(p.get(100));
+    /// let p = reuse_pool::BufPool::new();
+    /// reuse_pool::PooledBuf::discard(p.get(100));
     /// assert_eq!(p.class_stats(128).unwrap().drops, 1);
     /// ```
     pub fn discard(this: Self) {
@@ -956,71 +1019,183 @@ impl Drop for PooledBuf<'_> {
     }
 }
 
-impl Deref for PooledBuf<'_> {
-    type Target = Vec<u8>;
-    #[inline(always)]
-    fn deref(&self) -> &Vec<u8> {
-        &self.buf
+/// A buffer borrowed from a [`BufPool`] in an [`Arc`] ([`BufPool::get_owned`]); returns itself
+/// when dropped.
+///
+/// Like [`PooledBuf`], but owns a reference to the pool, so it is `'static` and can move into
+/// spawned threads and tasks.
+pub struct PooledBufOwned {
+    pool: Arc<BufPool>,
+    buf: Vec<u8>,
+}
+
+impl PooledBufOwned {
+    /// Keeps the buffer: it will not return to the pool.
+    ///
+    /// ```
+    /// let p = std::sync::Arc::new(reuse_pool::BufPool::new());
+    /// let owned: Vec<u8> = reuse_pool::PooledBufOwned::detach(p.get_owned(10));
+    /// assert_eq!(owned.capacity(), 64);
+    /// ```
+    pub fn detach(this: Self) -> Vec<u8> {
+        Self::into_parts(this).1
+    }
+
+    /// Drops the buffer instead of returning it, counted in its class's `drops`.
+    pub fn discard(this: Self) {
+        let (pool, buf) = Self::into_parts(this);
+        pool.discard(buf);
+    }
+
+    /// The pool this buffer returns to.
+    pub fn pool(this: &Self) -> &Arc<BufPool> {
+        &this.pool
+    }
+
+    fn into_parts(this: Self) -> (Arc<BufPool>, Vec<u8>) {
+        let mut this = ManuallyDrop::new(this);
+        let buf = mem::take(&mut this.buf);
+        // SAFETY: `this` is never dropped, so `pool` is read (moved out) exactly once, here.
+        let pool = unsafe { ptr::read(&this.pool) };
+        (pool, buf)
     }
 }
 
-impl DerefMut for PooledBuf<'_> {
-    #[inline(always)]
-    fn deref_mut(&mut self) -> &mut Vec<u8> {
-        &mut self.buf
-    }
-}
-
-impl AsRef<[u8]> for PooledBuf<'_> {
-    fn as_ref(&self) -> &[u8] {
-        &self.buf
-    }
-}
-
-impl AsMut<[u8]> for PooledBuf<'_> {
-    fn as_mut(&mut self) -> &mut [u8] {
-        &mut self.buf
-    }
-}
-
-impl AsRef<Vec<u8>> for PooledBuf<'_> {
-    fn as_ref(&self) -> &Vec<u8> {
-        &self.buf
-    }
-}
-
-impl AsMut<Vec<u8>> for PooledBuf<'_> {
-    fn as_mut(&mut self) -> &mut Vec<u8> {
-        &mut self.buf
-    }
-}
-
-impl io::Write for PooledBuf<'_> {
+impl Drop for PooledBufOwned {
     #[inline]
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        self.buf.extend_from_slice(data);
-        Ok(data.len())
-    }
-
-    #[inline]
-    fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
-        self.buf.extend_from_slice(data);
-        Ok(())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
+    fn drop(&mut self) {
+        self.pool.put(mem::take(&mut self.buf));
     }
 }
 
-impl fmt::Debug for PooledBuf<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PooledBuf")
-            .field("len", &self.buf.len())
-            .field("capacity", &self.buf.capacity())
-            .finish()
-    }
+/// The trait impls the two buffer guards share: each forwards to the `Vec<u8>`.
+macro_rules! buf_guard_impls {
+    ($($ty:ty => $name:literal),*) => {$(
+        impl Deref for $ty {
+            type Target = Vec<u8>;
+            #[inline(always)]
+            fn deref(&self) -> &Vec<u8> {
+                &self.buf
+            }
+        }
+
+        impl DerefMut for $ty {
+            #[inline(always)]
+            fn deref_mut(&mut self) -> &mut Vec<u8> {
+                &mut self.buf
+            }
+        }
+
+        impl AsRef<[u8]> for $ty {
+            fn as_ref(&self) -> &[u8] {
+                &self.buf
+            }
+        }
+
+        impl AsMut<[u8]> for $ty {
+            fn as_mut(&mut self) -> &mut [u8] {
+                &mut self.buf
+            }
+        }
+
+        impl AsRef<Vec<u8>> for $ty {
+            fn as_ref(&self) -> &Vec<u8> {
+                &self.buf
+            }
+        }
+
+        impl AsMut<Vec<u8>> for $ty {
+            fn as_mut(&mut self) -> &mut Vec<u8> {
+                &mut self.buf
+            }
+        }
+
+        impl Borrow<[u8]> for $ty {
+            fn borrow(&self) -> &[u8] {
+                &self.buf
+            }
+        }
+
+        impl BorrowMut<[u8]> for $ty {
+            fn borrow_mut(&mut self) -> &mut [u8] {
+                &mut self.buf
+            }
+        }
+
+        impl Borrow<Vec<u8>> for $ty {
+            fn borrow(&self) -> &Vec<u8> {
+                &self.buf
+            }
+        }
+
+        impl BorrowMut<Vec<u8>> for $ty {
+            fn borrow_mut(&mut self) -> &mut Vec<u8> {
+                &mut self.buf
+            }
+        }
+
+        impl io::Write for $ty {
+            #[inline]
+            fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+                self.buf.extend_from_slice(data);
+                Ok(data.len())
+            }
+
+            fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+                self.buf.write_vectored(bufs)
+            }
+
+            #[inline]
+            fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
+                self.buf.extend_from_slice(data);
+                Ok(())
+            }
+
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+
+        impl fmt::Debug for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct($name)
+                    .field("len", &self.buf.len())
+                    .field("capacity", &self.buf.capacity())
+                    .finish()
+            }
+        }
+
+        /// With the `bytes` feature: writes append to the buffer, growing it as `Vec<u8>` does.
+        #[cfg(feature = "bytes")]
+        // SAFETY: every method forwards to `Vec<u8>`'s implementation, which upholds the
+        // trait's contract; the guard adds no state of its own between the calls.
+        unsafe impl bytes::BufMut for $ty {
+            #[inline]
+            fn remaining_mut(&self) -> usize {
+                self.buf.remaining_mut()
+            }
+
+            #[inline]
+            unsafe fn advance_mut(&mut self, cnt: usize) {
+                // SAFETY: forwarded from the caller (the first `cnt` bytes of `chunk_mut()`,
+                // which is the `Vec`'s, are initialised).
+                unsafe { self.buf.advance_mut(cnt) }
+            }
+
+            #[inline]
+            fn chunk_mut(&mut self) -> &mut bytes::buf::UninitSlice {
+                self.buf.chunk_mut()
+            }
+
+            #[inline]
+            fn put_slice(&mut self, src: &[u8]) {
+                self.buf.extend_from_slice(src)
+            }
+        }
+    )*};
 }
+
+buf_guard_impls!(PooledBuf<'_> => "PooledBuf", PooledBufOwned => "PooledBufOwned");
 
 #[cfg(test)]
 mod tests {
@@ -1044,18 +1219,18 @@ mod tests {
     #[test]
     fn bounds_follow_the_byte_budget() {
         let p = BufPool::new();
-        assert_eq!(p.per_thread_bound(64), Some(DEFAULT_MAX_PER_THREAD));
-        assert_eq!(p.per_thread_bound(128 << 10), Some(128));
-        assert_eq!(p.per_thread_bound(256 << 10), Some(64));
-        assert_eq!(p.per_thread_bound(1 << 20), Some(16));
-        assert_eq!(p.per_thread_bound(100), None);
-        assert_eq!(p.per_thread_bound(2 << 20), None);
+        assert_eq!(p.class_bound(64), Some(DEFAULT_MAX_PER_THREAD));
+        assert_eq!(p.class_bound(128 << 10), Some(128));
+        assert_eq!(p.class_bound(256 << 10), Some(64));
+        assert_eq!(p.class_bound(1 << 20), Some(16));
+        assert_eq!(p.class_bound(100), None);
+        assert_eq!(p.class_bound(2 << 20), None);
         let small = BufPool::new().max_bytes_per_thread(1).max_per_thread(3);
-        assert_eq!(small.per_thread_bound(64), Some(1));
-        assert_eq!(small.classes[6].per_thread_bound(), 1);
+        assert_eq!(small.class_bound(64), Some(1));
+        assert_eq!(small.classes[6].get_max_per_thread(), 1);
         let few = BufPool::new().max_per_thread(3);
-        assert_eq!(few.classes[6].per_thread_bound(), 3);
-        assert_eq!(few.classes[20].per_thread_bound(), 3);
+        assert_eq!(few.classes[6].get_max_per_thread(), 3);
+        assert_eq!(few.classes[20].get_max_per_thread(), 3);
     }
 
     #[test]
@@ -1064,11 +1239,11 @@ mod tests {
             .calibrate()
             .classes(128, 4096)
             .max_per_thread(7);
-        assert_eq!(p.calibration_settings(), Some(Calibration::DEFAULT));
+        assert_eq!(p.get_calibration(), Some(Calibration::DEFAULT));
         assert_eq!((p.smallest_class(), p.largest_class()), (128, 4096));
         assert_eq!(p.default_size(), 128);
         assert_eq!(p.max_kept(), 4096);
-        assert_eq!(p.per_thread_bound(4096), Some(7));
+        assert_eq!(p.class_bound(4096), Some(7));
     }
 
     #[test]

@@ -1,55 +1,122 @@
 //! Guards that return their object to the pool when dropped.
+//!
+//! The structs have no trait bounds, so that code generic over `T` can name them with only the
+//! bounds it needs (`fn f<T: AsRef<[u8]>>(g: &Pooled<'_, T>)`). A `Drop` impl must have exactly the
+//! struct's bounds, so it cannot call the pool's return path, which needs `T: Send + 'static`
+//! and the pool's closures: each guard instead carries that path as a function pointer, taken
+//! where the guard is made and the bounds are known.
+//!
+//! HACK: so a guard's return is one indirect call (always to the same function for a given pool
+//! type, so well predicted) to an out-of-line copy of the whole return path. The compiler turns
+//! it into a direct call only when it can see that nothing wrote the guard since `get`, which
+//! any call that borrows the object (a `Vec` that grows) prevents. The return path itself is
+//! unchanged: no lock, no atomic read-modify-write on a hit (`ci/hot_path.sh`). Returns through
+//! [`Pool::put`] are direct calls.
 
 use crate::pool::Pool;
 use crate::tiers::Home;
+use std::borrow::{Borrow, BorrowMut};
 use std::fmt;
+use std::io;
 use std::mem::ManuallyDrop;
 use std::ops::{Deref, DerefMut};
 use std::ptr;
 use std::sync::Arc;
 
+/// The return path of a [`Pooled`]: `Pool::put_from` of the pool's concrete type, with the pool
+/// passed as an untyped pointer so that the pointer's type does not make the guard invariant in
+/// the pool's type parameters.
+///
+/// # Safety (of calling it)
+///
+/// `pool` points to a live `Pool<T, F, R, K>` of the types the pointer was made for, and `slot`
+/// holds an object, which the call takes over.
+type PutFrom<T> = for<'s, 'h> unsafe fn(*const (), &'s mut ManuallyDrop<T>, Home<'h, T>);
+
 /// An object borrowed from a [`Pool`]; returns itself on drop.
 ///
-/// Dereferences to `T`. It is `Send` when `T` is, so it can cross `.await` points and channels;
-/// dropping it on another thread returns the object to that thread's cache.
+/// Dereferences to `T`, and forwards `Display`, `Debug`, [`io::Read`], [`io::Write`],
+/// [`fmt::Write`], `AsRef`/`AsMut` (of whatever `T` converts to) and `Borrow<T>`/`BorrowMut<T>`
+/// where `T` has them, so a guard can be passed wherever `T` could, e.g. to `io::copy` or a
+/// `fn emit(w: impl Write)`. Dropping it on another thread returns the object to that thread's
+/// cache.
+///
+/// # Threads
+///
+/// A guard holds the object and a reference to its pool, so it is `Send` when `T: Send` and the
+/// pool is `Sync` (`F`, `R` and `K` are `Sync`), and `Sync` when moreover `T: Sync`. With the
+/// default `fn` pointer types that is exactly: `Send` when `T: Send`, `Sync` when `T: Send +
+/// Sync`. So it can cross `.await` points and channels:
+///
+/// ```
+/// fn is_send<X: Send>(_: &X) {}
+/// fn is_sync<X: Sync>(_: &X) {}
+/// let pool = reuse_pool::Pool::new(Vec::<u8>::new);
+/// let g = pool.get();
+/// is_send(&g);
+/// is_sync(&g);
+/// // `Cell` is `Send` but not `Sync`: the guard is `Send`, not `Sync`.
+/// let cells = reuse_pool::Pool::new(|| std::cell::Cell::new(0u8));
+/// is_send(&cells.get());
+/// ```
+///
+/// ```compile_fail
+/// fn is_sync<X: Sync>(_: &X) {}
+/// let cells = reuse_pool::Pool::new(|| std::cell::Cell::new(0u8));
+/// is_sync(&cells.get()); // `Cell` is not `Sync`
+/// ```
+///
+/// ```compile_fail
+/// // A `create` closure that is not `Sync` (it captures a `Cell`): the pool is not `Sync`, so a
+/// // guard, which lets its holder reach the pool, is not `Send`.
+/// fn is_send<X: Send>(_: &X) {}
+/// let calls = std::cell::Cell::new(0);
+/// let pool = reuse_pool::Pool::from_fn(move || { calls.set(calls.get() + 1); 0u8 });
+/// is_send(&pool.get());
+/// ```
 ///
 /// The associated functions [`detach`](Pooled::detach) and [`discard`](Pooled::discard) are not
 /// methods, so they never shadow a method of `T`.
-pub struct Pooled<'a, T: Send + 'static, F: Fn() -> T = fn() -> T> {
-    pool: &'a Pool<T, F>,
+pub struct Pooled<'a, T, F = fn() -> T, R = fn(&mut T), K = fn(&T) -> bool> {
+    pool: &'a Pool<T, F, R, K>,
     value: ManuallyDrop<T>,
     /// The cache the object came from, to return to without a lookup when the guard drops on
     /// the same thread.
     home: Home<'a, T>,
+    /// `Pool::<T, F, R, K>::put_from` for `pool` (see the module docs).
+    put_from: PutFrom<T>,
 }
 
-impl<'a, T: Send + 'static, F: Fn() -> T> Pooled<'a, T, F> {
+/// [`PutFrom`] for a pool of type `Pool<T, F, R, K>`.
+///
+/// # Safety
+///
+/// As for [`PutFrom`].
+#[inline(always)]
+unsafe fn put_from<T: Send + 'static, F: Fn() -> T, R: Fn(&mut T), K: Fn(&T) -> bool>(
+    pool: *const (),
+    slot: &mut ManuallyDrop<T>,
+    home: Home<'_, T>,
+) {
+    // SAFETY: forwarded from the caller: `pool` points to a live pool of exactly this type, and
+    // `slot` holds an object that the call takes over.
+    unsafe { (*pool.cast::<Pool<T, F, R, K>>()).put_from(slot, home) }
+}
+
+impl<'a, T: Send + 'static, F: Fn() -> T, R: Fn(&mut T), K: Fn(&T) -> bool> Pooled<'a, T, F, R, K> {
     #[inline(always)]
-    pub(crate) fn new(pool: &'a Pool<T, F>, value: T) -> Self {
+    pub(crate) fn new(pool: &'a Pool<T, F, R, K>, value: T) -> Self {
         Self::with_home(pool, value, Home::NONE)
     }
 
     #[inline(always)]
-    pub(crate) fn with_home(pool: &'a Pool<T, F>, value: T, home: Home<'a, T>) -> Self {
+    pub(crate) fn with_home(pool: &'a Pool<T, F, R, K>, value: T, home: Home<'a, T>) -> Self {
         Pooled {
             pool,
             value: ManuallyDrop::new(value),
             home,
+            put_from: put_from::<T, F, R, K>,
         }
-    }
-
-    /// Keeps the object: it will not return to the pool.
-    ///
-    /// ```
-    /// let pool = reuse_pool::Pool::new(Vec::<u8>::new);
-    /// let owned: Vec<u8> = reuse_pool::Pooled::detach(pool.get());
-    /// # drop(owned);
-    /// ```
-    #[inline]
-    pub fn detach(this: Self) -> T {
-        let mut this = ManuallyDrop::new(this);
-        // SAFETY: `this` is never dropped, so `value` is taken exactly once, here.
-        unsafe { ManuallyDrop::take(&mut this.value) }
     }
 
     /// Drops the object instead of returning it (for an object left in a broken state).
@@ -64,42 +131,83 @@ impl<'a, T: Send + 'static, F: Fn() -> T> Pooled<'a, T, F> {
         let pool = this.pool;
         pool.discard_value(Self::detach(this));
     }
+}
+
+impl<'a, T, F, R, K> Pooled<'a, T, F, R, K> {
+    /// Keeps the object: it will not return to the pool.
+    ///
+    /// ```
+    /// let pool = reuse_pool::Pool::new(Vec::<u8>::new);
+    /// let owned: Vec<u8> = reuse_pool::Pooled::detach(pool.get());
+    /// # drop(owned);
+    /// ```
+    #[inline]
+    pub fn detach(this: Self) -> T {
+        let mut this = ManuallyDrop::new(this);
+        // SAFETY: `this` is never dropped, so `value` is taken exactly once, here.
+        unsafe { ManuallyDrop::take(&mut this.value) }
+    }
 
     /// The pool this object returns to.
-    pub fn pool(this: &Self) -> &'a Pool<T, F> {
+    pub fn pool(this: &Self) -> &'a Pool<T, F, R, K> {
         this.pool
     }
 }
 
-impl<T: Send + 'static, F: Fn() -> T> Drop for Pooled<'_, T, F> {
+impl<T, F, R, K> Drop for Pooled<'_, T, F, R, K> {
     #[inline(always)]
     fn drop(&mut self) {
-        // SAFETY: `drop` runs once and `value` is not used afterwards (`put_from` takes it
-        // over); `detach` never lets `drop` run.
-        unsafe { self.pool.put_from(&mut self.value, self.home) };
+        let pool: *const Pool<T, F, R, K> = self.pool;
+        // SAFETY:
+        // - `put_from` was made for `Pool<T, F, R, K>` (`with_home`, the only constructor), and
+        //   `pool` is that pool, alive for `'a`;
+        // - `drop` runs once and `value` is not used afterwards (the call takes it over);
+        //   `detach` never lets `drop` run.
+        unsafe { (self.put_from)(pool.cast(), &mut self.value, self.home) };
     }
 }
 
 /// An object borrowed from a [`Pool`] in an [`Arc`]; returns itself on drop.
 ///
-/// Like [`Pooled`], but owns a reference to the pool, so it is `'static`.
-pub struct PooledOwned<T: Send + 'static, F: Fn() -> T = fn() -> T> {
-    pool: ManuallyDrop<Arc<Pool<T, F>>>,
+/// Like [`Pooled`], but owns a reference to the pool, so it is `'static` and can move into
+/// spawned threads and tasks. It is `Send` when `T: Send` and the pool is `Send + Sync` (`F`, `R`
+/// and `K` are `Send + Sync`); with the default `fn` pointer types, exactly when `T: Send`.
+///
+/// ```
+/// use std::sync::Arc;
+/// let pool = Arc::new(reuse_pool::Pool::new(String::new).reset(String::clear));
+/// let mut s = pool.get_owned();
+/// let t = std::thread::spawn(move || {
+///     s.push_str("from another thread");
+///     s.len()
+/// });
+/// assert_eq!(t.join().unwrap(), 19);
+/// ```
+///
+/// ```compile_fail
+/// // A `create` closure that is `Sync` but not `Send` (it holds a `MutexGuard`): `Arc<Pool>` is
+/// // not `Send`, and neither is the guard that holds it.
+/// fn is_send<X: Send>(_: &X) {}
+/// static M: std::sync::Mutex<()> = std::sync::Mutex::new(());
+/// let held = M.lock().unwrap();
+/// let pool = std::sync::Arc::new(reuse_pool::Pool::from_fn(move || { let _ = &held; 0u8 }));
+/// is_send(&pool.get_owned());
+/// ```
+pub struct PooledOwned<T, F = fn() -> T, R = fn(&mut T), K = fn(&T) -> bool> {
+    pool: ManuallyDrop<Arc<Pool<T, F, R, K>>>,
     value: ManuallyDrop<T>,
+    /// `Pool::<T, F, R, K>::put`, for the bound-free `Drop` (see the module docs).
+    put: fn(&Pool<T, F, R, K>, T),
 }
 
-impl<T: Send + 'static, F: Fn() -> T> PooledOwned<T, F> {
+impl<T: Send + 'static, F: Fn() -> T, R: Fn(&mut T), K: Fn(&T) -> bool> PooledOwned<T, F, R, K> {
     #[inline(always)]
-    pub(crate) fn new(pool: Arc<Pool<T, F>>, value: T) -> Self {
+    pub(crate) fn new(pool: Arc<Pool<T, F, R, K>>, value: T) -> Self {
         PooledOwned {
             pool: ManuallyDrop::new(pool),
             value: ManuallyDrop::new(value),
+            put: Pool::put,
         }
-    }
-
-    /// Keeps the object: it will not return to the pool.
-    pub fn detach(this: Self) -> T {
-        Self::into_parts(this).1
     }
 
     /// Drops the object instead of returning it.
@@ -107,13 +215,20 @@ impl<T: Send + 'static, F: Fn() -> T> PooledOwned<T, F> {
         let (pool, value) = Self::into_parts(this);
         pool.discard_value(value);
     }
+}
+
+impl<T, F, R, K> PooledOwned<T, F, R, K> {
+    /// Keeps the object: it will not return to the pool.
+    pub fn detach(this: Self) -> T {
+        Self::into_parts(this).1
+    }
 
     /// The pool this object returns to.
-    pub fn pool(this: &Self) -> &Arc<Pool<T, F>> {
+    pub fn pool(this: &Self) -> &Arc<Pool<T, F, R, K>> {
         &this.pool
     }
 
-    fn into_parts(this: Self) -> (Arc<Pool<T, F>>, T) {
+    fn into_parts(this: Self) -> (Arc<Pool<T, F, R, K>>, T) {
         let this = ManuallyDrop::new(this);
         // SAFETY: `this` is never dropped, so each field is read exactly once, here, and the
         // `ManuallyDrop` wrappers make the reads moves.
@@ -126,7 +241,7 @@ impl<T: Send + 'static, F: Fn() -> T> PooledOwned<T, F> {
     }
 }
 
-impl<T: Send + 'static, F: Fn() -> T> Drop for PooledOwned<T, F> {
+impl<T, F, R, K> Drop for PooledOwned<T, F, R, K> {
     fn drop(&mut self) {
         // SAFETY: `drop` runs once; neither field is used afterwards.
         let (pool, value) = unsafe {
@@ -135,13 +250,14 @@ impl<T: Send + 'static, F: Fn() -> T> Drop for PooledOwned<T, F> {
                 ManuallyDrop::take(&mut self.value),
             )
         };
-        pool.put(value);
+        (self.put)(&pool, value);
     }
 }
 
-macro_rules! deref_impls {
+/// The trait impls that make a guard usable where its `T` is: each forwards to the object.
+macro_rules! forward_impls {
     ($($ty:ty),*) => {$(
-        impl<T: Send + 'static, F: Fn() -> T> Deref for $ty {
+        impl<T, F, R, K> Deref for $ty {
             type Target = T;
             #[inline(always)]
             fn deref(&self) -> &T {
@@ -149,31 +265,159 @@ macro_rules! deref_impls {
             }
         }
 
-        impl<T: Send + 'static, F: Fn() -> T> DerefMut for $ty {
+        impl<T, F, R, K> DerefMut for $ty {
             #[inline(always)]
             fn deref_mut(&mut self) -> &mut T {
                 &mut self.value
             }
         }
 
-        impl<T: Send + 'static, F: Fn() -> T> AsRef<T> for $ty {
-            fn as_ref(&self) -> &T {
+        impl<T, F, R, K> Borrow<T> for $ty {
+            fn borrow(&self) -> &T {
                 &self.value
             }
         }
 
-        impl<T: Send + 'static, F: Fn() -> T> AsMut<T> for $ty {
-            fn as_mut(&mut self) -> &mut T {
+        impl<T, F, R, K> BorrowMut<T> for $ty {
+            fn borrow_mut(&mut self) -> &mut T {
                 &mut self.value
             }
         }
 
-        impl<T: Send + 'static + fmt::Debug, F: Fn() -> T> fmt::Debug for $ty {
+        impl<U: ?Sized, T: AsRef<U>, F, R, K> AsRef<U> for $ty {
+            fn as_ref(&self) -> &U {
+                (*self.value).as_ref()
+            }
+        }
+
+        impl<U: ?Sized, T: AsMut<U>, F, R, K> AsMut<U> for $ty {
+            fn as_mut(&mut self) -> &mut U {
+                (*self.value).as_mut()
+            }
+        }
+
+        impl<T: fmt::Debug, F, R, K> fmt::Debug for $ty {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 fmt::Debug::fmt(&*self.value, f)
+            }
+        }
+
+        impl<T: fmt::Display, F, R, K> fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Display::fmt(&*self.value, f)
+            }
+        }
+
+        impl<T: fmt::Write, F, R, K> fmt::Write for $ty {
+            #[inline]
+            fn write_str(&mut self, s: &str) -> fmt::Result {
+                self.value.write_str(s)
+            }
+
+            #[inline]
+            fn write_char(&mut self, c: char) -> fmt::Result {
+                self.value.write_char(c)
+            }
+
+            fn write_fmt(&mut self, args: fmt::Arguments<'_>) -> fmt::Result {
+                self.value.write_fmt(args)
+            }
+        }
+
+        impl<T: io::Write, F, R, K> io::Write for $ty {
+            #[inline]
+            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+                self.value.write(buf)
+            }
+
+            fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+                self.value.write_vectored(bufs)
+            }
+
+            #[inline]
+            fn flush(&mut self) -> io::Result<()> {
+                self.value.flush()
+            }
+
+            #[inline]
+            fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+                self.value.write_all(buf)
+            }
+
+            fn write_fmt(&mut self, args: fmt::Arguments<'_>) -> io::Result<()> {
+                self.value.write_fmt(args)
+            }
+        }
+
+        impl<T: io::Read, F, R, K> io::Read for $ty {
+            #[inline]
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                self.value.read(buf)
+            }
+
+            fn read_vectored(&mut self, bufs: &mut [io::IoSliceMut<'_>]) -> io::Result<usize> {
+                self.value.read_vectored(bufs)
+            }
+
+            fn read_to_end(&mut self, buf: &mut Vec<u8>) -> io::Result<usize> {
+                self.value.read_to_end(buf)
+            }
+
+            fn read_to_string(&mut self, buf: &mut String) -> io::Result<usize> {
+                self.value.read_to_string(buf)
+            }
+
+            #[inline]
+            fn read_exact(&mut self, buf: &mut [u8]) -> io::Result<()> {
+                self.value.read_exact(buf)
+            }
+        }
+
+        impl<T: io::BufRead, F, R, K> io::BufRead for $ty {
+            fn fill_buf(&mut self) -> io::Result<&[u8]> {
+                self.value.fill_buf()
+            }
+
+            fn consume(&mut self, amt: usize) {
+                self.value.consume(amt)
             }
         }
     )*};
 }
 
-deref_impls!(Pooled<'_, T, F>, PooledOwned<T, F>);
+forward_impls!(Pooled<'_, T, F, R, K>, PooledOwned<T, F, R, K>);
+
+// `bytes::BufMut` for guards whose object is a `BufMut` (such as `Vec<u8>`).
+#[cfg(feature = "bytes")]
+macro_rules! buf_mut_impls {
+    ($($ty:ty),*) => {$(
+        // SAFETY: every method forwards to `T`'s implementation, which upholds the trait's
+        // contract; the guard adds no state of its own between the calls.
+        unsafe impl<T: bytes::BufMut, F, R, K> bytes::BufMut for $ty {
+            #[inline]
+            fn remaining_mut(&self) -> usize {
+                self.value.remaining_mut()
+            }
+
+            #[inline]
+            unsafe fn advance_mut(&mut self, cnt: usize) {
+                // SAFETY: forwarded from the caller (the first `cnt` bytes of `chunk_mut()`,
+                // which is `T`'s, are initialised).
+                unsafe { self.value.advance_mut(cnt) }
+            }
+
+            #[inline]
+            fn chunk_mut(&mut self) -> &mut bytes::buf::UninitSlice {
+                self.value.chunk_mut()
+            }
+
+            #[inline]
+            fn put_slice(&mut self, src: &[u8]) {
+                self.value.put_slice(src)
+            }
+        }
+    )*};
+}
+
+#[cfg(feature = "bytes")]
+buf_mut_impls!(Pooled<'_, T, F, R, K>, PooledOwned<T, F, R, K>);

@@ -21,7 +21,7 @@ pub const DEFAULT_MAX_PER_THREAD: usize = 128;
 /// by dropping the [`Pooled`] guard or with [`put`](Pool::put) — caches it for the next `get`
 /// on any thread. Cleanup cycles drop what stays unused (see [`cleanup`](crate::cleanup)).
 ///
-/// `new` and every builder method are `const`, so a pool can be a `static`:
+/// `new` and the builders that take plain functions are `const`, so a pool can be a `static`:
 ///
 /// ```
 /// use reuse_pool::{Pool, Pooled};
@@ -36,8 +36,79 @@ pub const DEFAULT_MAX_PER_THREAD: usize = 128;
 /// assert!(BUFS.get().is_empty());
 /// ```
 ///
-/// `Pool<T, F>` is `Send + Sync` exactly when `T: Send` and `F: Send + Sync`, through auto traits
-/// (no `unsafe impl`). Objects that cannot move between threads cannot be pooled:
+/// # Without `reset`, objects come back as they were left
+///
+/// The pool never touches an object unless `reset` says how: a pool without it hands out the
+/// previous user's contents. Clear in `reset` (or by hand after `get`):
+///
+/// ```
+/// let pool = reuse_pool::Pool::new(String::new); // no reset
+/// pool.get().push_str("left over");
+/// assert_eq!(*pool.get(), "left over");         // the same String, contents and all
+/// ```
+///
+/// # The type parameters
+///
+/// `Pool<T, F = fn() -> T, R = fn(&mut T), K = fn(&T) -> bool>`: `F` makes objects, `R` resets
+/// them, `K` decides whether to keep them. `Pool<T>` (all plain functions) is what
+/// [`new`](Pool::new), [`reset`](Pool::reset) and [`keep_if`](Pool::keep_if) build, in a
+/// `const`. Closures that capture — a size known only at run time — go through
+/// [`from_fn`](Pool::from_fn), [`reset_with`](Pool::reset_with) and
+/// [`keep_if_with`](Pool::keep_if_with), which make the closure's type part of the pool's:
+///
+/// ```
+/// use reuse_pool::Pool;
+///
+/// let limit: usize = "65536".parse().unwrap(); // from the configuration
+/// let pool = Pool::new(|| Vec::<u8>::with_capacity(4096))
+///     .reset(Vec::clear)
+///     .keep_if_with(move |v: &Vec<u8>| v.capacity() <= limit);
+/// pool.put(Vec::with_capacity(1 << 20)); // over the limit: dropped, not cached
+/// assert_eq!(pool.stats().drops, 1);
+/// ```
+///
+/// A closure's type has no name, so to keep such a pool in a struct field or a `static`
+/// `OnceLock`, either box the closures (a `dyn` call on each `create`, `reset` and `keep_if`) or
+/// read the run-time value from a `static` in a plain `fn`, which keeps the type `Pool<T>`:
+///
+/// ```
+/// use reuse_pool::Pool;
+/// use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+/// use std::sync::OnceLock;
+///
+/// type Create = Box<dyn Fn() -> Vec<u8> + Send + Sync>;
+/// type Keep = Box<dyn Fn(&Vec<u8>) -> bool + Send + Sync>;
+///
+/// struct Server {
+///     bufs: Pool<Vec<u8>, Create, fn(&mut Vec<u8>), Keep>,
+/// }
+///
+/// fn server(size: usize) -> Server {
+///     let create: Create = Box::new(move || Vec::with_capacity(size));
+///     let keep: Keep = Box::new(move |v| v.capacity() <= 4 * size);
+///     Server { bufs: Pool::from_fn(create).reset(Vec::clear).keep_if_with(keep) }
+/// }
+///
+/// static BOXED: OnceLock<Pool<Vec<u8>, Create>> = OnceLock::new();
+/// let pool = BOXED.get_or_init(|| Pool::from_fn(Box::new(|| Vec::with_capacity(100)) as Create));
+/// assert!(pool.get().capacity() >= 100);
+///
+/// // Or a plain `fn` reading a setting: the type stays `Pool<Vec<u8>>`, and `static` works.
+/// static LIMIT: AtomicUsize = AtomicUsize::new(64 << 10);
+/// static BUFS: Pool<Vec<u8>> = Pool::new(Vec::new)
+///     .reset(Vec::clear)
+///     .keep_if(|v| v.capacity() <= LIMIT.load(Relaxed));
+///
+/// let s = server(512);
+/// assert!(s.bufs.get().capacity() >= 512);
+/// # let _ = BUFS.get();
+/// ```
+///
+/// # Threads
+///
+/// `Pool<T, F, R, K>` is `Send` exactly when `T`, `F`, `R` and `K` are, and `Sync` exactly when
+/// `T: Send` and `F`, `R` and `K` are `Sync`, through auto traits (no `unsafe impl`). Objects
+/// that cannot move between threads cannot be pooled:
 ///
 /// ```compile_fail
 /// fn is_sync<T: Sync>() {}
@@ -50,10 +121,10 @@ pub const DEFAULT_MAX_PER_THREAD: usize = 128;
 /// fn is_sync<T: Sync>() {}
 /// is_sync::<reuse_pool::Pool<std::cell::Cell<u8>>>();
 /// ```
-pub struct Pool<T, F = fn() -> T> {
+pub struct Pool<T, F = fn() -> T, R = fn(&mut T), K = fn(&T) -> bool> {
     create: F,
-    reset: Option<fn(&mut T)>,
-    keep_if: Option<fn(&T) -> bool>,
+    reset: Option<R>,
+    keep_if: Option<K>,
     /// `reset` or `keep_if` is set: a return must go through `filter` (one test on the hot path
     /// instead of two).
     filtered: bool,
@@ -92,7 +163,7 @@ impl<T> Drop for Engine<T> {
     }
 }
 
-impl<T> Pool<T, fn() -> T> {
+impl<T> Pool<T> {
     /// A pool whose objects come from `create`.
     ///
     /// Takes a plain `fn` so that a non-capturing closure coerces in a `static`; for closures
@@ -102,8 +173,27 @@ impl<T> Pool<T, fn() -> T> {
     }
 }
 
+/// A pool of `T::default()`: `#[derive(Default)]` works on structs that hold pools.
+///
+/// ```
+/// #[derive(Default)]
+/// struct Server {
+///     bufs: reuse_pool::Pool<Vec<u8>>,
+/// }
+/// let s = Server::default();
+/// assert!(s.bufs.get().is_empty());
+/// ```
+impl<T: Default> Default for Pool<T> {
+    fn default() -> Self {
+        Pool::new(T::default)
+    }
+}
+
 impl<T, F: Fn() -> T> Pool<T, F> {
     /// A pool whose objects come from `create`, a closure that may capture.
+    ///
+    /// The closure's type becomes the pool's `F`; see [the type parameters](Pool#the-type-parameters)
+    /// for naming such a pool.
     ///
     /// ```
     /// let limit = 1 << 20;
@@ -123,25 +213,108 @@ impl<T, F: Fn() -> T> Pool<T, F> {
     }
 }
 
-impl<T, F> Pool<T, F> {
+impl<T, F, K> Pool<T, F, fn(&mut T), K> {
     /// Runs `reset` on every object returned to the pool, before it is cached.
+    ///
+    /// A plain `fn`, so that the chain stays `const` and the pool's type stays `Pool<T>`; for a
+    /// closure that captures, use [`reset_with`](Pool::reset_with).
     pub const fn reset(self, reset: fn(&mut T)) -> Self {
-        let keep_if = self.keep_if;
+        // SAFETY: `keep_if` is read out once and handed to `rebuild`, which forgets `self`'s
+        // copy; the old `reset` is a `fn` pointer, which needs no drop.
+        let keep_if = unsafe { ptr::read(&self.keep_if) };
         let max = self.max_per_thread;
-        self.rebuild(Some(reset), keep_if, max)
+        // SAFETY: as above.
+        unsafe { self.rebuild(Some(reset), keep_if, max) }
     }
+}
 
+impl<T, F, R> Pool<T, F, R, fn(&T) -> bool> {
     /// Caches a returned object only if `keep_if` says so; otherwise drops it.
     ///
     /// The usual use is to drop buffers that grew too large, so that one huge request does not
     /// pin memory for good (Go issue 23199). Runs after `reset`.
+    ///
+    /// A plain `fn`, so that the chain stays `const` and the pool's type stays `Pool<T>`; for a
+    /// closure that captures (a limit from the configuration), use
+    /// [`keep_if_with`](Pool::keep_if_with).
     pub const fn keep_if(self, keep_if: fn(&T) -> bool) -> Self {
-        let reset = self.reset;
+        // SAFETY: `reset` is read out once and handed to `rebuild`, which forgets `self`'s copy;
+        // the old `keep_if` is a `fn` pointer, which needs no drop.
+        let reset = unsafe { ptr::read(&self.reset) };
         let max = self.max_per_thread;
-        self.rebuild(reset, Some(keep_if), max)
+        // SAFETY: as above.
+        unsafe { self.rebuild(reset, Some(keep_if), max) }
+    }
+}
+
+impl<T, F, R, K> Pool<T, F, R, K> {
+    /// Like [`reset`](Pool::reset), with a closure that may capture: runs `reset` on every
+    /// object returned to the pool, before it is cached. The closure's type becomes the pool's
+    /// `R`.
+    ///
+    /// ```
+    /// let keep_bytes: usize = 16; // known at run time
+    /// let pool = reuse_pool::Pool::new(Vec::<u8>::new)
+    ///     .reset_with(move |v: &mut Vec<u8>| v.truncate(keep_bytes));
+    /// pool.put(vec![7; 100]);
+    /// assert_eq!(pool.take().len(), 16);
+    /// ```
+    pub fn reset_with<R2: Fn(&mut T)>(self, reset: R2) -> Pool<T, F, R2, K> {
+        let Pool {
+            create,
+            reset: _,
+            keep_if,
+            filtered: _,
+            max_per_thread,
+            max_shared,
+            engine,
+        } = self;
+        Pool::from_parts(
+            create,
+            Some(reset),
+            keep_if,
+            max_per_thread,
+            max_shared,
+            engine,
+        )
     }
 
-    /// Bounds the objects each thread caches (default [`DEFAULT_MAX_PER_THREAD`]).
+    /// Like [`keep_if`](Pool::keep_if), with a closure that may capture: caches a returned
+    /// object only if `keep_if` says so. The closure's type becomes the pool's `K`.
+    ///
+    /// ```
+    /// let limit: usize = std::env::var("BUF_LIMIT")
+    ///     .ok()
+    ///     .and_then(|s| s.parse().ok())
+    ///     .unwrap_or(64 << 10);
+    /// let pool = reuse_pool::Pool::new(Vec::<u8>::new)
+    ///     .reset(Vec::clear)
+    ///     .keep_if_with(move |v: &Vec<u8>| v.capacity() <= limit);
+    /// pool.put(Vec::with_capacity(limit + 1));
+    /// assert!(pool.try_take().is_none()); // dropped, not cached
+    /// ```
+    pub fn keep_if_with<K2: Fn(&T) -> bool>(self, keep_if: K2) -> Pool<T, F, R, K2> {
+        let Pool {
+            create,
+            reset,
+            keep_if: _,
+            filtered: _,
+            max_per_thread,
+            max_shared,
+            engine,
+        } = self;
+        Pool::from_parts(
+            create,
+            reset,
+            Some(keep_if),
+            max_per_thread,
+            max_shared,
+            engine,
+        )
+    }
+
+    /// Bounds the objects each thread caches (default [`DEFAULT_MAX_PER_THREAD`]); read it back
+    /// with [`get_max_per_thread`](Pool::get_max_per_thread).
     ///
     /// Up to [`MAGAZINE`](crate::MAGAZINE) of them sit in the thread's private magazine, the rest
     /// in its deque, where other threads can steal them. A return that finds the thread's cache
@@ -164,9 +337,50 @@ impl<T, F> Pool<T, F> {
             n > 0,
             "reuse_pool::Pool::max_per_thread: the per-thread bound must be at least 1"
         );
-        let reset = self.reset;
-        let keep_if = self.keep_if;
-        self.rebuild(reset, keep_if, n)
+        // SAFETY: `reset` and `keep_if` are each read out once and handed to `rebuild`, which
+        // forgets `self`'s copies.
+        let reset = unsafe { ptr::read(&self.reset) };
+        // SAFETY: as above.
+        let keep_if = unsafe { ptr::read(&self.keep_if) };
+        // SAFETY: as above.
+        unsafe { self.rebuild(reset, keep_if, n) }
+    }
+
+    /// The per-thread bound set by [`max_per_thread`](Pool::max_per_thread).
+    ///
+    /// ```
+    /// static P: reuse_pool::Pool<u8> = reuse_pool::Pool::new(|| 0).max_per_thread(48);
+    /// assert_eq!(P.get_max_per_thread(), 48);
+    /// ```
+    pub const fn get_max_per_thread(&self) -> usize {
+        self.max_per_thread
+    }
+
+    /// The former name of [`get_max_per_thread`](Pool::get_max_per_thread).
+    #[doc(hidden)]
+    pub const fn per_thread_bound(&self) -> usize {
+        self.max_per_thread
+    }
+
+    /// A pool from its settings and storage.
+    const fn from_parts(
+        create: F,
+        reset: Option<R>,
+        keep_if: Option<K>,
+        max_per_thread: usize,
+        max_shared: usize,
+        engine: Engine<T>,
+    ) -> Self {
+        let filtered = reset.is_some() || keep_if.is_some();
+        Pool {
+            create,
+            reset,
+            keep_if,
+            filtered,
+            max_per_thread,
+            max_shared,
+            engine,
+        }
     }
 
     /// Bounds the objects in the pool's depot, all CPUs' shards together (default
@@ -183,7 +397,7 @@ impl<T, F> Pool<T, F> {
     /// // At most 1,024 buffers of 64 KiB (64 MiB) wait in the depot.
     /// static BIG: reuse_pool::Pool<Vec<u8>> =
     ///     reuse_pool::Pool::new(|| Vec::with_capacity(64 << 10)).max_shared(1024);
-    /// assert_eq!(BIG.shared_bound(), 1024);
+    /// assert_eq!(BIG.get_max_shared(), 1024);
     /// ```
     pub const fn max_shared(self, n: usize) -> Self {
         let mut this = self;
@@ -191,8 +405,8 @@ impl<T, F> Pool<T, F> {
         this
     }
 
-    /// The depot's bound, see [`max_shared`](Pool::max_shared).
-    pub const fn shared_bound(&self) -> usize {
+    /// The depot's bound, set by [`max_shared`](Pool::max_shared).
+    pub const fn get_max_shared(&self) -> usize {
         self.max_shared
     }
 
@@ -200,10 +414,15 @@ impl<T, F> Pool<T, F> {
     ///
     /// HACK: a `const fn` cannot move fields out of a generic value that has drop glue (that needs
     /// the unstable `const_precise_live_drops`), so the fields are read out of a `ManuallyDrop`.
-    const fn rebuild(
+    ///
+    /// # Safety
+    ///
+    /// `self`'s `reset` and `keep_if` are forgotten, not dropped: the caller has read them out
+    /// (and passes them back) or they need no drop (`fn` pointers).
+    const unsafe fn rebuild(
         self,
-        reset: Option<fn(&mut T)>,
-        keep_if: Option<fn(&T) -> bool>,
+        reset: Option<R>,
+        keep_if: Option<K>,
         max_per_thread: usize,
     ) -> Self {
         let this = ManuallyDrop::new(self);
@@ -212,27 +431,21 @@ impl<T, F> Pool<T, F> {
         // - `ManuallyDrop<Self>` is `repr(transparent)`, so `p` points to a valid `Self`.
         // - `create` and `engine` are each read exactly once and `this` is never dropped, so
         //   ownership moves into the new value without a double drop or a leak.
-        // - The other fields are `Copy` and replaced.
+        // - `reset` and `keep_if` are the caller's (see `# Safety`); `filtered` is recomputed.
         unsafe {
-            Pool {
-                create: ptr::read(&(*p).create),
+            Pool::from_parts(
+                ptr::read(&(*p).create),
                 reset,
                 keep_if,
-                filtered: reset.is_some() || keep_if.is_some(),
                 max_per_thread,
-                max_shared: (*p).max_shared,
-                engine: ptr::read(&(*p).engine),
-            }
+                (*p).max_shared,
+                ptr::read(&(*p).engine),
+            )
         }
-    }
-
-    /// The per-thread bound.
-    pub const fn per_thread_bound(&self) -> usize {
-        self.max_per_thread
     }
 }
 
-impl<T: Send + 'static, F: Fn() -> T> Pool<T, F> {
+impl<T: Send + 'static, F: Fn() -> T, R: Fn(&mut T), K: Fn(&T) -> bool> Pool<T, F, R, K> {
     #[inline(always)]
     pub(crate) fn tiers(&self) -> &Tiers<T> {
         // load-acquire: pairs with the store-release in `init`, so the storage is initialised.
@@ -262,25 +475,33 @@ impl<T: Send + 'static, F: Fn() -> T> Pool<T, F> {
 
     /// Takes an object, returning it to the pool when the guard drops.
     ///
+    /// The guard remembers the thread's cache the object came from, so a return on the same
+    /// thread goes straight back to it; [`take`](Pool::take) and [`put`](Pool::put) do the same
+    /// work without a guard, for objects whose life does not fit a scope.
+    ///
     /// ```
     /// let pool = reuse_pool::Pool::new(String::new);
     /// let mut s = pool.get();
     /// s.push_str("scratch");
     /// ```
     #[inline(always)]
-    pub fn get(&self) -> Pooled<'_, T, F> {
+    pub fn get(&self) -> Pooled<'_, T, F, R, K> {
         let mut slot = MaybeUninit::uninit();
         if let Some(home) = self.tiers().take_hit_into(&mut slot) {
             // SAFETY: `take_hit_into` returned `Some`, so it wrote `slot`.
             return Pooled::with_home(self, unsafe { slot.assume_init() }, home);
         }
-        self.get_miss()
+        let (value, home) = self.get_miss();
+        // Made here rather than in `get_miss`, so that both paths store the same constant
+        // return function, which the compiler then calls directly when the guard drops in the
+        // caller.
+        Pooled::with_home(self, value, home)
     }
 
     /// `get` past the hit: one call, so that the inlined part stays small.
     #[cold]
     #[inline(never)]
-    fn get_miss(&self) -> Pooled<'_, T, F> {
+    fn get_miss(&self) -> (T, Home<'_, T>) {
         let mut slot = MaybeUninit::uninit();
         let (found, home) = self.tiers().take_home_slow(&mut slot);
         if !found {
@@ -288,18 +509,30 @@ impl<T: Send + 'static, F: Fn() -> T> Pool<T, F> {
         }
         // SAFETY: `slot` was written either by `take_home_slow` (when it returned true) or just
         // above.
-        Pooled::with_home(self, unsafe { slot.assume_init() }, home)
+        (unsafe { slot.assume_init() }, home)
     }
 
     /// Like [`get`](Pool::get), for a pool in an [`Arc`]: the guard keeps the pool alive and is
     /// `'static`, so it can move into spawned threads and tasks.
     #[inline]
-    pub fn get_owned(self: &Arc<Self>) -> PooledOwned<T, F> {
+    pub fn get_owned(self: &Arc<Self>) -> PooledOwned<T, F, R, K> {
         PooledOwned::new(self.clone(), self.take())
     }
 
     /// Takes an object out of the pool for good (Go's `Get`); hand it back with
     /// [`put`](Pool::put) if you want it reused.
+    ///
+    /// Prefer [`get`](Pool::get) where the object is used within a scope: its guard cannot be
+    /// forgotten. `take`/`put` suit an object kept in a struct, handed to an API that takes `T`,
+    /// or returned on another path; an object that is never put back is simply not reused.
+    ///
+    /// ```
+    /// let pool = reuse_pool::Pool::new(Vec::<u8>::new).reset(Vec::clear);
+    /// let mut v = pool.take();
+    /// v.push(1);
+    /// pool.put(v);
+    /// assert!(pool.take().is_empty());
+    /// ```
     #[inline(always)]
     pub fn take(&self) -> T {
         let mut slot = MaybeUninit::uninit();
@@ -343,7 +576,7 @@ impl<T: Send + 'static, F: Fn() -> T> Pool<T, F> {
 
     /// Like [`try_take`](Pool::try_take), with a guard.
     #[inline]
-    pub fn try_get(&self) -> Option<Pooled<'_, T, F>> {
+    pub fn try_get(&self) -> Option<Pooled<'_, T, F, R, K>> {
         self.try_take().map(|v| Pooled::new(self, v))
     }
 
@@ -407,11 +640,11 @@ impl<T: Send + 'static, F: Fn() -> T> Pool<T, F> {
         // until it is forgotten.
         let p: *mut ManuallyDrop<T> = slot;
         let guard = DropOnUnwind(p);
-        if let Some(reset) = self.reset {
+        if let Some(reset) = &self.reset {
             // SAFETY: `p` comes from `slot`, a live exclusive reference holding the object.
             reset(unsafe { &mut *p });
         }
-        let keep = match self.keep_if {
+        let keep = match &self.keep_if {
             // SAFETY: as above.
             Some(keep_if) => keep_if(unsafe { &*p }),
             None => true,
@@ -442,7 +675,7 @@ impl<T: Send + 'static, F: Fn() -> T> Pool<T, F> {
     }
 }
 
-impl<T, F> fmt::Debug for Pool<T, F> {
+impl<T, F, R, K> fmt::Debug for Pool<T, F, R, K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Pool")
             .field("type", &std::any::type_name::<T>())

@@ -390,7 +390,7 @@ fn concurrent_mixed_sizes_stay_in_bounds_and_every_return_is_accounted() {
             cached += 1;
         }
     }
-    let reused = t.hits + t.steals + t.victim_hits;
+    let reused = t.hits + t.steals + t.victim_hits + t.depot_takes;
     let after = pool.stats().total();
     assert_eq!(after.drops, t.drops, "the cycle dropped something");
     assert_eq!(cached, t.puts - reused - t.drops, "{s:?}");
