@@ -6,12 +6,11 @@
 //! and the pool's closures: each guard instead carries that path as a function pointer, taken
 //! where the guard is made and the bounds are known.
 //!
-//! HACK: so a guard's return is one indirect call (always to the same function for a given pool
-//! type, so well predicted) to an out-of-line copy of the whole return path. The compiler turns
-//! it into a direct call only when it can see that nothing wrote the guard since `get`, which
-//! any call that borrows the object (a `Vec` that grows) prevents. The return path itself is
-//! unchanged: no lock, no atomic read-modify-write on a hit (`ci/hot_path.sh`). Returns through
-//! [`Pool::put`] are direct calls.
+//! The hit needs no bounds: the guard's `Drop` moves the object straight back into its home
+//! cache's magazine, inline, as `put` does. The function pointer is called only for what needs
+//! the pool's types: `reset` and `keep_if` (one call, out of line as they are for `put`), and a
+//! return that misses (magazine full, another thread, a cache being reclaimed). No lock and no
+//! atomic read-modify-write on a hit either way (`ci/hot_path.sh`).
 
 use crate::pool::Pool;
 use crate::tiers::Home;
@@ -23,15 +22,26 @@ use std::ops::{Deref, DerefMut};
 use std::ptr;
 use std::sync::Arc;
 
-/// The return path of a [`Pooled`]: `Pool::put_from` of the pool's concrete type, with the pool
-/// passed as an untyped pointer so that the pointer's type does not make the guard invariant in
-/// the pool's type parameters.
+/// The parts of a [`Pooled`]'s return that need the pool's types, with the pool passed as an
+/// untyped pointer so that the pointer's type does not make the guard invariant in the pool's
+/// type parameters. With [`Stage::Filter`] it runs `reset` and `keep_if` and returns whether to
+/// keep the object (on `false` it was dropped); with [`Stage::Put`] it returns the object through
+/// the full lookup (and returns `true`).
 ///
 /// # Safety (of calling it)
 ///
 /// `pool` points to a live `Pool<T, F, R, K>` of the types the pointer was made for, and `slot`
-/// holds an object, which the call takes over.
-type PutFrom<T> = for<'s, 'h> unsafe fn(*const (), &'s mut ManuallyDrop<T>, Home<'h, T>);
+/// holds an object, which the call takes over except when `Stage::Filter` returns `true`.
+type PutFrom<T> = for<'s> unsafe fn(*const (), &'s mut ManuallyDrop<T>, Stage) -> bool;
+
+/// What a [`PutFrom`] call does.
+#[derive(Clone, Copy, Debug)]
+enum Stage {
+    /// `reset`, then `keep_if`.
+    Filter,
+    /// The return after the filter, when the inline hit did not take the object.
+    Put,
+}
 
 /// An object borrowed from a [`Pool`]; returns itself on drop.
 ///
@@ -92,15 +102,24 @@ pub struct Pooled<'a, T, F = fn() -> T, R = fn(&mut T), K = fn(&T) -> bool> {
 /// # Safety
 ///
 /// As for [`PutFrom`].
-#[inline(always)]
 unsafe fn put_from<T: Send + 'static, F: Fn() -> T, R: Fn(&mut T), K: Fn(&T) -> bool>(
     pool: *const (),
     slot: &mut ManuallyDrop<T>,
-    home: Home<'_, T>,
-) {
-    // SAFETY: forwarded from the caller: `pool` points to a live pool of exactly this type, and
-    // `slot` holds an object that the call takes over.
-    unsafe { (*pool.cast::<Pool<T, F, R, K>>()).put_from(slot, home) }
+    stage: Stage,
+) -> bool {
+    // SAFETY: forwarded from the caller: `pool` points to a live pool of exactly this type.
+    let pool = unsafe { &*pool.cast::<Pool<T, F, R, K>>() };
+    match stage {
+        // SAFETY: forwarded from the caller: `slot` holds an object; on `false` the filter took
+        // it over.
+        Stage::Filter => unsafe { pool.filter_in_place(slot) },
+        Stage::Put => {
+            // SAFETY: forwarded from the caller: `slot` holds an object, taken over here; the
+            // filter has run (the guard's `Drop` ran `Stage::Filter` first where needed).
+            unsafe { pool.put_unfiltered(slot) };
+            true
+        }
+    }
 }
 
 impl<'a, T: Send + 'static, F: Fn() -> T, R: Fn(&mut T), K: Fn(&T) -> bool> Pooled<'a, T, F, R, K> {
@@ -158,12 +177,25 @@ impl<T, F, R, K> Drop for Pooled<'_, T, F, R, K> {
     #[inline(always)]
     fn drop(&mut self) {
         let pool: *const Pool<T, F, R, K> = self.pool;
-        // SAFETY:
-        // - `put_from` was made for `Pool<T, F, R, K>` (`with_home`, the only constructor), and
-        //   `pool` is that pool, alive for `'a`;
-        // - `drop` runs once and `value` is not used afterwards (the call takes it over);
-        //   `detach` never lets `drop` run.
-        unsafe { (self.put_from)(pool.cast(), &mut self.value, self.home) };
+        if self.pool.is_filtered() {
+            // SAFETY:
+            // - `put_from` was made for `Pool<T, F, R, K>` (`with_home`, the only constructor),
+            //   and `pool` is that pool, alive for `'a`;
+            // - `drop` runs once and `value` holds the object; on `false` the filter took it
+            //   over and `value` is not used again. `detach` never lets `drop` run.
+            let keep = unsafe { (self.put_from)(pool.cast(), &mut self.value, Stage::Filter) };
+            if !keep {
+                return;
+            }
+        }
+        if let Some(local) = self.home.current() {
+            if local.push_fast_from(&mut self.value) {
+                return;
+            }
+        }
+        // SAFETY: as above; the object is still in `value` (the filter kept it and the hit did
+        // not take it), and the call takes it over.
+        unsafe { (self.put_from)(pool.cast(), &mut self.value, Stage::Put) };
     }
 }
 

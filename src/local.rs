@@ -226,6 +226,132 @@ pub(crate) enum Found<T> {
     Victim(T),
 }
 
+/// The owner's fast paths need no bounds on `T`: a guard, whose `Drop` cannot have any, returns
+/// its object through them.
+impl<T> Local<T> {
+    /// Whether the calling thread holds this cache's index, i.e. owns it.
+    #[inline(always)]
+    pub(crate) fn is_current(&self) -> bool {
+        crate::thread_id::raw() == self.raw_index
+    }
+
+    /// Owner only: enters a lock-free window. Returns false if cleanup is reclaiming, in which
+    /// case the window is already closed again and the caller must take the lock.
+    #[inline(always)]
+    fn enter(&self) -> bool {
+        let h = &*self.hot;
+        // A window opened inside another window on the same cache would give two `&mut` to
+        // `state` (code that the crate does not own must never run inside one).
+        debug_assert!(
+            !h.busy.load(Ordering::Relaxed),
+            "reuse_pool: nested access to a thread's cache"
+        );
+        h.busy.store(true, Ordering::Relaxed);
+        // Orders the store above before the load below in the compiled code. With `membarrier`
+        // that is the owner's whole half of the fence pair (`crate::barrier`); without it the
+        // byte has `FENCE` set, and `enter_fenced` runs the full fence and loads it again.
+        compiler_fence(Ordering::SeqCst);
+        // load-acquire: pairs with the store-release that clears `RECLAIM` at the end of
+        // `retire`, so that cleanup's changes to `state` happen-before our use of it.
+        let seen = h.reclaim.load(Ordering::Acquire);
+        if seen != 0 {
+            return self.enter_fenced(seen);
+        }
+        true
+    }
+
+    /// `enter` when the byte was not zero: bails out if cleanup is reclaiming, otherwise (the
+    /// `FENCE` mode) runs the owner's half of the fence pair and decides on a second load, which
+    /// is the one the Dekker argument is about. Out of line, so that the fast path's code holds
+    /// no fence instruction (`ci/hot_path.sh`).
+    #[cold]
+    #[inline(never)]
+    fn enter_fenced(&self, seen: u8) -> bool {
+        let h = &*self.hot;
+        if seen & RECLAIM == 0 {
+            // `seen` is `FENCE`: order the `busy` store before the load below.
+            barrier::light();
+            // load-acquire: as in `enter`.
+            if h.reclaim.load(Ordering::Acquire) & RECLAIM == 0 {
+                return true;
+            }
+        }
+        h.busy.store(false, Ordering::Release);
+        false
+    }
+
+    /// Owner only: leaves a lock-free window.
+    #[inline(always)]
+    fn leave(&self) {
+        // store-release: pairs with the load-acquire in `retire`'s wait, so our access to `state`
+        // happens-before cleanup's.
+        self.hot.busy.store(false, Ordering::Release);
+    }
+
+    /// Owner only: the fast path of `get`, writing the object straight into `out` (no moves
+    /// through temporaries). `false` means "take the slow path": the magazine is empty or cleanup
+    /// is reclaiming this cache; `out` is then untouched.
+    #[inline(always)]
+    pub(crate) fn pop_fast_into(&self, out: &mut MaybeUninit<T>) -> bool {
+        if !self.enter() {
+            return false;
+        }
+        let found = self.hot.state.with_mut(|s| {
+            // SAFETY: we are the owner and inside a `busy` window that saw `reclaim == false`:
+            // no other thread touches `state` until we leave (module docs), and the owner itself
+            // has no other access open.
+            let s = unsafe { &mut *s };
+            let len = s.mag.len();
+            if len == 0 {
+                return false;
+            }
+            // SAFETY: `len > 0`, so slot `len - 1` is initialised; shrinking the length first
+            // hands its ownership to us, and it is moved out exactly once, into `out`.
+            unsafe {
+                s.mag.set_len(len - 1);
+                out.write(ptr::read(s.mag.as_ptr().add(len - 1)));
+            }
+            true
+        });
+        self.leave();
+        if found {
+            bump(&self.hot.hits, 1);
+        }
+        found
+    }
+
+    /// Owner only: the fast path of `put`, moving the object straight out of `slot` into the
+    /// magazine. On `true` the object has moved and `slot` must not be used again; on `false`
+    /// (the magazine is full or cleanup is reclaiming this cache) nothing happened.
+    #[inline(always)]
+    pub(crate) fn push_fast_from(&self, slot: &mut ManuallyDrop<T>) -> bool {
+        let batch = self.hot.batch;
+        if !self.enter() {
+            return false;
+        }
+        let pushed = self.hot.state.with_mut(|s| {
+            // SAFETY: as in `pop_fast_into`.
+            let s = unsafe { &mut *s };
+            let len = s.mag.len();
+            if len >= batch {
+                return false;
+            }
+            // SAFETY: `len < batch <= capacity` (field docs), so slot `len` is allocated and
+            // unused; the object is read out of `slot` once and the caller gives `slot` up.
+            unsafe {
+                s.mag.as_mut_ptr().add(len).write(ptr::read(&**slot));
+                s.mag.set_len(len + 1);
+            }
+            true
+        });
+        self.leave();
+        if pushed {
+            bump(&self.hot.puts, 1);
+        }
+        pushed
+    }
+}
+
 impl<T: Send + 'static> Local<T> {
     /// A cache holding at most `per_thread` objects (at least 1, at most
     /// [`MAX_PER_THREAD_CAP`]), whose overflow goes to `depot`.
@@ -291,12 +417,6 @@ impl<T: Send + 'static> Local<T> {
         self
     }
 
-    /// Whether the calling thread holds this cache's index, i.e. owns it.
-    #[inline(always)]
-    pub(crate) fn is_current(&self) -> bool {
-        crate::thread_id::raw() == self.raw_index
-    }
-
     pub(crate) fn counters(&self) -> &Counters {
         &self.hot.counters
     }
@@ -308,59 +428,6 @@ impl<T: Send + 'static> Local<T> {
             h.hits.load(Ordering::Relaxed),
             h.puts.load(Ordering::Relaxed),
         )
-    }
-
-    /// Owner only: enters a lock-free window. Returns false if cleanup is reclaiming, in which
-    /// case the window is already closed again and the caller must take the lock.
-    #[inline(always)]
-    fn enter(&self) -> bool {
-        let h = &*self.hot;
-        // A window opened inside another window on the same cache would give two `&mut` to
-        // `state` (code that the crate does not own must never run inside one).
-        debug_assert!(
-            !h.busy.load(Ordering::Relaxed),
-            "reuse_pool: nested access to a thread's cache"
-        );
-        h.busy.store(true, Ordering::Relaxed);
-        // Orders the store above before the load below in the compiled code. With `membarrier`
-        // that is the owner's whole half of the fence pair (`crate::barrier`); without it the
-        // byte has `FENCE` set, and `enter_fenced` runs the full fence and loads it again.
-        compiler_fence(Ordering::SeqCst);
-        // load-acquire: pairs with the store-release that clears `RECLAIM` at the end of
-        // `retire`, so that cleanup's changes to `state` happen-before our use of it.
-        let seen = h.reclaim.load(Ordering::Acquire);
-        if seen != 0 {
-            return self.enter_fenced(seen);
-        }
-        true
-    }
-
-    /// `enter` when the byte was not zero: bails out if cleanup is reclaiming, otherwise (the
-    /// `FENCE` mode) runs the owner's half of the fence pair and decides on a second load, which
-    /// is the one the Dekker argument is about. Out of line, so that the fast path's code holds
-    /// no fence instruction (`ci/hot_path.sh`).
-    #[cold]
-    #[inline(never)]
-    fn enter_fenced(&self, seen: u8) -> bool {
-        let h = &*self.hot;
-        if seen & RECLAIM == 0 {
-            // `seen` is `FENCE`: order the `busy` store before the load below.
-            barrier::light();
-            // load-acquire: as in `enter`.
-            if h.reclaim.load(Ordering::Acquire) & RECLAIM == 0 {
-                return true;
-            }
-        }
-        h.busy.store(false, Ordering::Release);
-        false
-    }
-
-    /// Owner only: leaves a lock-free window.
-    #[inline(always)]
-    fn leave(&self) {
-        // store-release: pairs with the load-acquire in `retire`'s wait, so our access to `state`
-        // happens-before cleanup's.
-        self.hot.busy.store(false, Ordering::Release);
     }
 
     /// Owner only: runs `f` on `state`, in a lock-free window or, while cleanup is reclaiming,
@@ -392,69 +459,6 @@ impl<T: Send + 'static> Local<T> {
             // or has exclusive use of the pool; the owner calls this only with no window open.
             f(unsafe { &mut *s })
         })
-    }
-
-    /// Owner only: the fast path of `get`, writing the object straight into `out` (no moves
-    /// through temporaries). `false` means "take the slow path": the magazine is empty or cleanup
-    /// is reclaiming this cache; `out` is then untouched.
-    #[inline(always)]
-    pub(crate) fn pop_fast_into(&self, out: &mut MaybeUninit<T>) -> bool {
-        if !self.enter() {
-            return false;
-        }
-        let found = self.hot.state.with_mut(|s| {
-            // SAFETY: we are the owner and inside a `busy` window that saw `reclaim == false`:
-            // no other thread touches `state` until we leave (module docs), and the owner itself
-            // has no other access open.
-            let s = unsafe { &mut *s };
-            let len = s.mag.len();
-            if len == 0 {
-                return false;
-            }
-            // SAFETY: `len > 0`, so slot `len - 1` is initialised; shrinking the length first
-            // hands its ownership to us, and it is moved out exactly once, into `out`.
-            unsafe {
-                s.mag.set_len(len - 1);
-                out.write(ptr::read(s.mag.as_ptr().add(len - 1)));
-            }
-            true
-        });
-        self.leave();
-        if found {
-            bump(&self.hot.hits, 1);
-        }
-        found
-    }
-
-    /// Owner only: the fast path of `put`, moving the object straight out of `slot` into the
-    /// magazine. On `true` the object has moved and `slot` must not be used again; on `false`
-    /// (the magazine is full or cleanup is reclaiming this cache) nothing happened.
-    #[inline(always)]
-    pub(crate) fn push_fast_from(&self, slot: &mut ManuallyDrop<T>) -> bool {
-        let batch = self.hot.batch;
-        if !self.enter() {
-            return false;
-        }
-        let pushed = self.hot.state.with_mut(|s| {
-            // SAFETY: as in `pop_fast_into`.
-            let s = unsafe { &mut *s };
-            let len = s.mag.len();
-            if len >= batch {
-                return false;
-            }
-            // SAFETY: `len < batch <= capacity` (field docs), so slot `len` is allocated and
-            // unused; the object is read out of `slot` once and the caller gives `slot` up.
-            unsafe {
-                s.mag.as_mut_ptr().add(len).write(ptr::read(&**slot));
-                s.mag.set_len(len + 1);
-            }
-            true
-        });
-        self.leave();
-        if pushed {
-            bump(&self.hot.puts, 1);
-        }
-        pushed
     }
 
     /// Owner only: an empty magazine of capacity `batch`, reused if possible.

@@ -248,6 +248,12 @@ impl<T, F, R> Pool<T, F, R, fn(&T) -> bool> {
 }
 
 impl<T, F, R, K> Pool<T, F, R, K> {
+    /// Whether a return must run `reset` or `keep_if`.
+    #[inline(always)]
+    pub(crate) fn is_filtered(&self) -> bool {
+        self.filtered
+    }
+
     /// Like [`reset`](Pool::reset), with a closure that may capture: runs `reset` on every
     /// object returned to the pool, before it is cached. The closure's type becomes the pool's
     /// `R`.
@@ -612,6 +618,29 @@ impl<T: Send + 'static, F: Fn() -> T, R: Fn(&mut T), K: Fn(&T) -> bool> Pool<T, 
             // SAFETY: as above.
             None => unsafe { self.tiers().put_from(slot) },
         }
+    }
+
+    /// `filter` for a guard's type-erased return: the same, inlined into that one out-of-line
+    /// function.
+    ///
+    /// # Safety
+    ///
+    /// As for `filter`.
+    pub(crate) unsafe fn filter_in_place(&self, slot: &mut ManuallyDrop<T>) -> bool {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.filter(slot) }
+    }
+
+    /// A guard's return after `filter`, when its inline hit did not take the object: the full
+    /// lookup of the current thread's cache.
+    ///
+    /// # Safety
+    ///
+    /// As for `put_from`; `reset` and `keep_if` have run.
+    #[cold]
+    pub(crate) unsafe fn put_unfiltered(&self, slot: &mut ManuallyDrop<T>) {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.tiers().put_from(slot) }
     }
 
     /// Runs `reset`, then `keep_if`, on the object in `slot`, in place. Returns whether to keep

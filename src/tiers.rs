@@ -77,7 +77,7 @@ impl<T> Home<'_, T> {
     pub(crate) const NONE: Self = Home { local: None };
 }
 
-impl<'a, T: Send + 'static> Home<'a, T> {
+impl<'a, T> Home<'a, T> {
     /// The cache, if the calling thread still owns it.
     #[inline(always)]
     pub(crate) fn current(self) -> Option<&'a Local<T>> {
