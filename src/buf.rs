@@ -77,6 +77,11 @@ pub const DEFAULT_LARGEST_CLASS: usize = 1 << 20;
 /// Default per-thread byte budget of each class, see [`BufPool::max_bytes_per_thread`]: 16 MiB.
 pub const DEFAULT_MAX_BYTES_PER_THREAD: usize = 16 << 20;
 
+/// Default bound on the bytes in each class's depot (see [`BufPool::max_shared_bytes`]): 64 MiB,
+/// so 8,192 buffers (the engine's [`DEFAULT_MAX_SHARED`](crate::DEFAULT_MAX_SHARED)) up to
+/// 8 KiB, 64 of 1 MiB.
+pub const DEFAULT_MAX_SHARED_BYTES: usize = 64 << 20;
+
 /// `log2` of [`MAX_CLASS_SIZE`].
 const MAX_SHIFT: u32 = if usize::BITS >= 64 {
     40
@@ -182,6 +187,8 @@ struct Config {
     max_per_thread: usize,
     /// Most bytes cached per thread in one class.
     max_bytes_per_thread: usize,
+    /// Most bytes in one class's depot.
+    max_shared_bytes: usize,
     calibration: Option<Calibration>,
 }
 
@@ -191,8 +198,20 @@ impl Config {
         max_shift: DEFAULT_LARGEST_CLASS.trailing_zeros(),
         max_per_thread: DEFAULT_MAX_PER_THREAD,
         max_bytes_per_thread: DEFAULT_MAX_BYTES_PER_THREAD,
+        max_shared_bytes: DEFAULT_MAX_SHARED_BYTES,
         calibration: None,
     };
+
+    /// Depot bound of class `2^shift`: `max_shared_bytes / 2^shift` buffers, at most the engine's
+    /// default (zero turns the class's depot off).
+    const fn shared_bound(&self, shift: u32) -> usize {
+        let by_bytes = self.max_shared_bytes >> shift;
+        if by_bytes < crate::DEFAULT_MAX_SHARED {
+            by_bytes
+        } else {
+            crate::DEFAULT_MAX_SHARED
+        }
+    }
 
     /// Per-thread bound of class `2^shift`: `max_bytes_per_thread / 2^shift` buffers, at most
     /// `max_per_thread`, at least 1.
@@ -264,6 +283,7 @@ fn sample_due(every: u32) -> bool {
 /// | classes | 64 B ..= 1 MiB ([`DEFAULT_SMALLEST_CLASS`], [`DEFAULT_LARGEST_CLASS`]) | [`classes`](BufPool::classes) | [`smallest_class`](BufPool::smallest_class), [`largest_class`](BufPool::largest_class) |
 /// | buffers per thread and class | [`DEFAULT_MAX_PER_THREAD`] (128) | [`max_per_thread`](BufPool::max_per_thread) | [`get_max_per_thread`](BufPool::get_max_per_thread) |
 /// | bytes per thread and class | [`DEFAULT_MAX_BYTES_PER_THREAD`] (16 MiB) | [`max_bytes_per_thread`](BufPool::max_bytes_per_thread) | [`get_max_bytes_per_thread`](BufPool::get_max_bytes_per_thread) |
+/// | bytes in each class's depot | [`DEFAULT_MAX_SHARED_BYTES`] (64 MiB) | [`max_shared_bytes`](BufPool::max_shared_bytes) | [`get_max_shared_bytes`](BufPool::get_max_shared_bytes) |
 /// | calibration | off | [`calibrate`](BufPool::calibrate), [`calibration`](BufPool::calibration) | [`get_calibration`](BufPool::get_calibration) |
 ///
 /// A setter `x(..)` is read back by `get_x()`, as `std::process::Command`'s builders are;
@@ -423,6 +443,37 @@ impl BufPool {
         self.with_config(cfg)
     }
 
+    /// Bounds the bytes of each class's depot, where buffers that overflow the threads' caches
+    /// wait for a thread whose cache is empty (default [`DEFAULT_MAX_SHARED_BYTES`]): class `size`
+    /// keeps at most `min(bytes / size, DEFAULT_MAX_SHARED)` buffers there. `0` turns the depots
+    /// off: a return that finds the thread's cache full is dropped.
+    ///
+    /// ```
+    /// use reuse_pool::BufPool;
+    /// // at most 8 MiB in each class's depot: 8 buffers of 1 MiB, 2,048 of 4 KiB
+    /// static BUFS: BufPool = BufPool::new().max_shared_bytes(8 << 20);
+    /// assert_eq!(BUFS.class_shared_bound(1 << 20), Some(8));
+    /// assert_eq!(BUFS.class_shared_bound(4096), Some(2048));
+    /// ```
+    pub const fn max_shared_bytes(self, bytes: usize) -> Self {
+        let mut cfg = self.cfg;
+        cfg.max_shared_bytes = bytes;
+        self.with_config(cfg)
+    }
+
+    /// The depots' byte bound, set by [`max_shared_bytes`](BufPool::max_shared_bytes).
+    pub const fn get_max_shared_bytes(&self) -> usize {
+        self.cfg.max_shared_bytes
+    }
+
+    /// The depot bound of class `size` (in buffers), or `None` if `size` is not a class.
+    pub const fn class_shared_bound(&self, size: usize) -> Option<usize> {
+        match self.class_for_capacity(size) {
+            Some(c) if c == size => Some(self.cfg.shared_bound(size.trailing_zeros())),
+            _ => None,
+        }
+    }
+
     /// Turns calibration on with [`Calibration::DEFAULT`] (off by default).
     ///
     /// ```
@@ -480,7 +531,10 @@ impl BufPool {
             // `Self`; each class is read exactly once (this loop) and `this` is never dropped, so
             // ownership moves into `classes` without a double drop.
             let pool = unsafe { ptr::read(&(*p).classes[i]) };
-            classes[i] = MaybeUninit::new(pool.max_per_thread(cfg.bound(i as u32)));
+            classes[i] = MaybeUninit::new(
+                pool.max_per_thread(cfg.bound(i as u32))
+                    .max_shared(cfg.shared_bound(i as u32)),
+            );
             i += 1;
         }
         // SAFETY:

@@ -480,3 +480,32 @@ fn calibration_rounds_never_stall_under_concurrent_samples() {
     // Every return was sampled (`sample_every: 1`), and every sample completed a round.
     assert_eq!(pool.stats().calibrations, 2 * per_thread);
 }
+
+/// The byte bound of each class's depot holds: with one buffer per thread and 2 MiB of depot,
+/// ten returns of 1 MiB buffers keep three (one in the thread's cache, two in the depot) and
+/// drop seven; another thread then finds the two in the depot.
+#[test]
+fn class_depots_hold_at_most_their_bytes() {
+    let _s = serial();
+    let pool = BufPool::new().max_per_thread(1).max_shared_bytes(2 << 20);
+    assert_eq!(pool.class_shared_bound(1 << 20), Some(2));
+    let bufs: Vec<Vec<u8>> = (0..10).map(|_| pool.take(1 << 20)).collect();
+    for b in bufs {
+        pool.put(b);
+    }
+    let c = pool.class_stats(1 << 20).unwrap();
+    assert_eq!(c.drops, 7, "{c:?}");
+    assert_eq!(c.depot_puts, 2, "{c:?}");
+    let found = thread::scope(|s| {
+        s.spawn(|| {
+            let mut n = 0;
+            while pool.try_take(1 << 20).is_some() {
+                n += 1;
+            }
+            n
+        })
+        .join()
+        .unwrap()
+    });
+    assert_eq!(found, 2, "the other thread takes what the depot holds");
+}
