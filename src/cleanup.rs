@@ -123,11 +123,13 @@ fn driver() -> MutexGuard<'static, Driver> {
     DRIVER.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+#[cfg_attr(any(miri, reuse_pool_loom, not(unix)), allow(dead_code))]
 /// Holds the driver's lock (for the `fork` handlers).
 pub(crate) fn driver_lock() -> MutexGuard<'static, Driver> {
     driver()
 }
 
+#[cfg_attr(any(miri, reuse_pool_loom, not(unix)), allow(dead_code))]
 /// In a forked child, from the `fork` handler (no other thread runs): the driver thread did not
 /// survive the fork. Only flags are written here; the thread is started again by
 /// [`after_fork_check`], outside the handler.

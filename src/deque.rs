@@ -130,16 +130,3 @@ pub(crate) fn steal_one<T>(stealer: &Stealer<T>) -> Option<T> {
         }
     }
 }
-
-/// Steals everything from `stealer`, handing each value to `each`. Returns how many.
-///
-/// Used only on deques whose worker is gone, so `Empty` is final.
-#[cfg(all(test, reuse_pool_loom))]
-pub(crate) fn drain<T>(stealer: &Stealer<T>, mut each: impl FnMut(T)) -> usize {
-    let mut n = 0;
-    while let Some(v) = steal_one(stealer) {
-        n += 1;
-        each(v);
-    }
-    n
-}

@@ -68,7 +68,7 @@ pub(crate) const MAX_DEQUE: usize = 63;
 
 /// Most objects one thread caches, whatever the bound: a private magazine and [`MAX_DEQUE`] full
 /// ones. Returns beyond it go to the pool's depot.
-#[cfg_attr(not(test), allow(dead_code))]
+#[cfg_attr(any(not(test), reuse_pool_loom), allow(dead_code))]
 pub(crate) const MAX_PER_THREAD_CAP: usize = (MAX_DEQUE + 1) * MAGAZINE;
 
 /// How a per-thread bound is split: `(batch, max_batches)`, the objects per magazine and the most
@@ -399,6 +399,7 @@ impl<T: Send + 'static> Local<T> {
         })
     }
 
+    #[cfg_attr(any(miri, reuse_pool_loom, not(unix)), allow(dead_code))]
     /// In a forked child: this cache's owner did not survive the fork (see `frozen`).
     pub(crate) fn freeze(&self) {
         // Relaxed: written before the child runs any other thread; threads it starts later are

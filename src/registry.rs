@@ -25,8 +25,10 @@ pub(crate) trait Cycle: Send + Sync {
     fn rotate(self: Arc<Self>) -> Option<Garbage>;
     /// Marks the pool dropped, so that a cycle in progress skips it.
     fn mark_dead(&self);
+    #[cfg_attr(any(miri, reuse_pool_loom, not(unix)), allow(dead_code))]
     /// `fork` prepare handler: takes the pool's own locks that any thread may hold.
     fn fork_lock(&self);
+    #[cfg_attr(any(miri, reuse_pool_loom, not(unix)), allow(dead_code))]
     /// `fork` parent and child handlers: releases what `fork_lock` took.
     ///
     /// # Safety
@@ -34,6 +36,7 @@ pub(crate) trait Cycle: Send + Sync {
     /// `fork_lock` ran on the calling thread (in the child: on the thread that forked), and this
     /// is the only release for it.
     unsafe fn fork_unlock(&self);
+    #[cfg_attr(any(miri, reuse_pool_loom, not(unix)), allow(dead_code))]
     /// `fork` child handler: freezes the caches of the thread indices that `owned_elsewhere`
     /// names (held by threads that do not exist in the child).
     fn freeze_owned_elsewhere(&self, owned_elsewhere: &dyn Fn(usize) -> bool);
@@ -54,6 +57,7 @@ pub(crate) fn cycle_lock() -> MutexGuard<'static, ()> {
     lock(&CYCLE)
 }
 
+#[cfg_attr(any(miri, reuse_pool_loom, not(unix)), allow(dead_code))]
 /// Holds the registry's list lock (for the `fork` handlers).
 pub(crate) fn pools_lock() -> MutexGuard<'static, Vec<Arc<dyn Cycle>>> {
     lock(&POOLS)

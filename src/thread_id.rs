@@ -51,12 +51,14 @@ pub(crate) struct Ids {
 }
 
 impl Ids {
+    #[cfg_attr(any(miri, reuse_pool_loom, not(unix)), allow(dead_code))]
     /// Whether index `id` is held by a thread (handed out and not given back).
     pub(crate) fn is_held(&self, id: usize) -> bool {
         id < self.next && !self.free.iter().any(|&Reverse(f)| f == id)
     }
 }
 
+#[cfg_attr(any(miri, reuse_pool_loom, not(unix)), allow(dead_code))]
 /// Holds the allocator's lock (for the `fork` handlers).
 pub(crate) fn ids_lock() -> std::sync::MutexGuard<'static, Ids> {
     IDS.lock().unwrap_or_else(|e| e.into_inner())

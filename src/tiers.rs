@@ -439,6 +439,7 @@ impl<T: Send + 'static> Tiers<T> {
         drop_magazines(all, &self.cold_drops)
     }
 
+    #[cfg_attr(any(miri, reuse_pool_loom, not(unix)), allow(dead_code))]
     /// Whether any thread of this pool holds index `id` (for the `fork` handlers).
     fn freeze_where(&self, owned_elsewhere: &dyn Fn(usize) -> bool) {
         for id in 0..self.locals.len() {

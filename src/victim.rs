@@ -125,6 +125,7 @@ impl<T: Send> VictimTier<T> {
         })
     }
 
+    #[cfg_attr(any(miri, reuse_pool_loom, not(unix)), allow(dead_code))]
     /// Pool drop, and the `fork` handlers: the lock itself.
     pub(crate) fn lock(&self) -> &SpinLock<Set<T>> {
         &self.set
