@@ -33,9 +33,9 @@
 //! later access reads `reclaim == true` and goes through the lock until cleanup clears the flag,
 //! and reading the cleared flag (acquire) makes cleanup's changes visible.
 //!
-//! Nothing inside a `busy` window or under `slow` runs code the crate does not own, blocks,
-//! allocates or panics: `Vec::pop`, a `Vec::push` below the capacity reserved at creation,
-//! swapping two `Vec`s, or a `Worker` push/pop. A `Worker` would pin crossbeam's global epoch
+//! Nothing inside a `busy` window or under `slow` runs code the crate does not own or blocks:
+//! `Vec::pop`, a `Vec::push` below the capacity reserved at creation, swapping two `Vec`s, a
+//! `Worker` push/pop, and (cleanup only, under `slow`) allocating an empty magazine. A `Worker` would pin crossbeam's global epoch
 //! (which runs closures deferred by any library) if it resized its buffer; the deque therefore
 //! never holds more than [`MAX_DEQUE`] magazines, below the 64 slots it starts with, so it never
 //! resizes. Magazines beyond that go to the pool's depot, outside the window; objects to drop are
