@@ -154,12 +154,25 @@ fn hook(which: Hook) {
     IN_HOOK.with(|c| c.set(false));
 }
 
-/// Defers `n` closures on crossbeam-epoch's global collector that run the deferred hook
-/// whenever some thread's pin collects them (inside the pool, if it pins there).
+/// Closures deferred by the tests, and how many of them have run.
+static DEFERRED: AtomicUsize = AtomicUsize::new(0);
+static RAN: AtomicUsize = AtomicUsize::new(0);
+
+/// Defers `f` on crossbeam-epoch's global collector: it runs whenever some thread's pin collects
+/// it (inside the pool, if the pool pins the global collector there).
+fn defer_counted(guard: &crossbeam_epoch::Guard, f: impl FnOnce() + Send + 'static) {
+    DEFERRED.fetch_add(1, Relaxed);
+    guard.defer(move || {
+        f();
+        RAN.fetch_add(1, Relaxed);
+    });
+}
+
+/// Defers `n` closures that run the deferred hook.
 fn defer_hooks(n: usize) {
     let guard = crossbeam_epoch::pin();
     for _ in 0..n {
-        guard.defer(|| hook(Hook::Deferred));
+        defer_counted(&guard, || hook(Hook::Deferred));
     }
     guard.flush();
 }
@@ -212,12 +225,14 @@ fn workload(pool: &'static Pool<Obj>) {
     drop(local);
 }
 
-/// Runs until every closure deferred so far has run (pins collect them), so that none of them
-/// fires after the ledger is checked.
+/// Pins until every closure deferred so far has run, so that none of them fires after the
+/// ledger is checked.
 fn flush_deferred() {
-    for _ in 0..10_000 {
-        let g = crossbeam_epoch::pin();
-        g.flush();
+    let mut pins = 0u64;
+    while RAN.load(Relaxed) < DEFERRED.load(Relaxed) {
+        crossbeam_epoch::pin().flush();
+        pins += 1;
+        assert!(pins < 10_000_000, "deferred closures never ran");
     }
 }
 
@@ -306,7 +321,7 @@ fn deferred_put_during_cleanup_does_not_deadlock() {
             {
                 let g = crossbeam_epoch::pin();
                 for _ in 0..65 {
-                    g.defer(|| P.put(Vec::new()));
+                    defer_counted(&g, || P.put(Vec::new()));
                 }
             }
             cleanup();
@@ -334,9 +349,9 @@ fn deferred_cleanup_inside_a_large_cache_does_not_hang() {
                 let g = crossbeam_epoch::pin();
                 for _ in 0..65 {
                     if deferred == 0 {
-                        g.defer(cleanup);
+                        defer_counted(&g, cleanup);
                     } else {
-                        g.defer(|| BIG_VEC.put(Vec::with_capacity(1)));
+                        defer_counted(&g, || BIG_VEC.put(Vec::with_capacity(1)));
                     }
                 }
             }
