@@ -14,8 +14,9 @@
 //! * **child** (after the fork, only the forking thread exists): every per-thread cache whose
 //!   thread index was held by *another* thread is frozen: that thread does not exist in the
 //!   child and may have been inside an access to the cache, so cleanup and the pool's drop never
-//!   touch it again, and its objects are leaked in the child (its memory is the parent's copy;
-//!   they are neither handed out nor dropped). Caches of threads that had exited stay in use. The
+//!   touch it again: its private magazine is leaked in the child (neither handed out nor
+//!   dropped), and what its deque holds can still be stolen (a steal is safe against an owner
+//!   stopped anywhere) but is never aged or dropped. Caches of threads that had exited stay in use. The
 //!   crate's epoch collector is replaced (a thread pinned at the fork would hold its epoch back
 //!   for good), the driver thread is marked as not running, and the locks are released. The
 //!   child starts its own driver thread on its next pool operation that leaves the fast path,
@@ -25,6 +26,10 @@
 //! objects in the depot and the victim tier are shared by the child's threads, and cycles age them.
 //!
 //! The handlers allocate nothing and start no thread.
+//!
+//! Not covered: a fork while another thread creates the process's *first* pool, inside the
+//! one-time initialisations of the process (the fence mode, these handlers, the shard count),
+//! can leave the child's first pool use waiting for an initialisation that no thread finishes.
 
 #[cfg(all(unix, not(miri), not(reuse_pool_loom)))]
 mod imp {

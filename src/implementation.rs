@@ -91,6 +91,6 @@
 //! # `fork`
 //!
 //! See `src/fork.rs`: handlers take the crate's locks around `fork`; in the child, the caches of
-//! threads that did not survive the fork are frozen (their objects are leaked there, never
-//! handed out or dropped), the epoch collector is replaced and automatic cycles restart on the
-//! child's next pool operation off the fast path.
+//! threads that did not survive the fork are frozen (never aged or dropped there: their private
+//! magazines are leaked, their deques can still be stolen from), the epoch collector is replaced
+//! and automatic cycles restart on the child's next pool operation off the fast path.

@@ -466,11 +466,18 @@ impl<T: Send + 'static, F: Fn() -> T, R: Fn(&mut T), K: Fn(&T) -> bool> Pool<T, 
 
     #[cold]
     fn init(&self) -> &Tiers<T> {
-        let tiers = self.engine.tiers.get_or_init(|| {
-            let tiers = Arc::new(Tiers::new(self.max_per_thread, self.max_shared));
-            registry::register(tiers.clone() as Arc<dyn Cycle>);
-            tiers
-        });
+        if self.engine.tiers.get().is_none() {
+            // Built and registered outside the `OnceLock`'s initialisation, which then only
+            // stores a pointer: a `fork` while another thread initialises the pool must not leave
+            // the child a lock that no thread will ever release (the registry's lock is one the
+            // `fork` handlers take).
+            let fresh = Arc::new(Tiers::new(self.max_per_thread, self.max_shared));
+            if self.engine.tiers.set(fresh.clone()).is_ok() {
+                registry::register(fresh as Arc<dyn Cycle>);
+            }
+            // A thread that lost the race drops its unused, unregistered storage here.
+        }
+        let tiers = self.engine.tiers.get().expect("set just above");
         // store-release: pairs with the load-acquire in `tiers`. Every racing initialiser stores
         // the same pointer.
         self.engine
