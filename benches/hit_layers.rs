@@ -36,8 +36,9 @@
 //!   every iteration), shifted by -32 (the magazine over the slot), +64, +128 and +2048 bytes.
 //! * `b…`  (on `L5w`) the hot line 128-byte aligned against 64-byte aligned only.
 //! * `c`   (on `L5`) a one-object private slot in front of the magazine, Go-style.
-//! * `d…`  (on `L5`, `dw…` on `L5w`) `reset` called out of line, through an `Option<fn(&mut T)>`
-//!   (as `Pool::filter` does), or out of line with the clear inlined into the called function.
+//! * `d…`  (on `L5`, `dw…` on `L5w`) `reset` called through an `Option<fn(&mut T)>` from an
+//!   out-of-line `filter` (as the guard's return still does; `Pool::put` now inlines `filter`
+//!   and calls `reset` directly), or out of line with the clear inlined into the called function.
 //! * `e…`  (on `L5`) the push copying the object's bytes from the caller's slot, or both the push
 //!   and the pop moving it one word at a time.
 //!
@@ -584,7 +585,7 @@ fn bump(c: &AtomicU64) {
 enum Reset {
     /// `clear`, inline in the loop.
     Inline,
-    /// Through `Cfg::reset` in an out-of-line `filter`, as `Pool::put_from` does.
+    /// Through `Cfg::reset` in an out-of-line `filter`, as a guard's return does.
     FnPtr,
     /// An out-of-line function that clears, inlined into it.
     Call,

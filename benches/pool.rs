@@ -8,7 +8,8 @@
 //! when all run in parallel) divided by the objects each thread handled in one iteration. Go's
 //! `ns/op` for Overflow and Starvation (one op = 100 objects) is 100 times the figure here.
 //! `create` calls are counted and written with the gets to `target/reuse-pool-bench/results.tsv`;
-//! the memory measurement goes to `target/reuse-pool-bench/memory.tsv`.
+//! the memory measurement goes to `target/reuse-pool-bench/memory.tsv`, and the spread of the
+//! single-thread hit over 64 live threads (each timed alone) to `live.tsv`.
 //!
 //! On a busy machine, `REUSE_POOL_BENCH_CLOCK=cpu` makes the workloads that never block report
 //! the mean of the threads' CPU time instead of wall time (see `common::Clock`).
@@ -23,6 +24,7 @@
 //! cargo bench --bench pool                      # everything, 3 rounds (~18 minutes)
 //! cargo bench --bench pool -- get_put           # one group (criterion's filter)
 //! cargo bench --bench pool -- memory            # only the RSS measurement
+//! cargo bench --bench pool -- live              # only the 64 live threads
 //! cargo run --release --example bench_report    # docs/BENCHMARKS.md and docs/benchmarks.svg
 //! ```
 
@@ -648,6 +650,119 @@ fn memory() {
     eprintln!("  written to {}", out_dir().join("memory.tsv").display());
 }
 
+// ---- live threads: the same hit on every thread of a process with many ---------------------
+
+/// Threads registered with one pool in the live-threads measurement.
+const LIVE_THREADS: usize = 64;
+/// get/put pairs each thread times per turn.
+const LIVE_ITERS: u64 = 300_000;
+/// Turns per thread; each thread's figure is the median of its turns.
+const LIVE_TURNS: usize = 5;
+
+/// The single-thread get+put of `get_put`, on each of [`LIVE_THREADS`] live threads of one pool
+/// in turn (the others wait, blocked): the spread between the fastest and the slowest thread
+/// shows costs that depend on where a thread's state sits in memory (its stack, its cache, its
+/// thread-local block) rather than on the code, which is the same for all.
+fn live() {
+    eprintln!("== live: {LIVE_THREADS} threads, each timed alone, {LIVE_TURNS} turns ==");
+    for_each_impl(&mut LiveRun, true, (0, 1));
+    eprintln!("  written to {}", out_dir().join("live.tsv").display());
+}
+
+struct LiveRun;
+
+impl Visit for LiveRun {
+    fn visit<I: Impl>(&mut self) {
+        // The floor and reuse-pool's two APIs: the figure is about one pool's threads, not a
+        // ranking of every alternative.
+        if ![
+            ReusePool::NAME,
+            common::ReusePoolGuard::NAME,
+            common::TlsFloor::NAME,
+        ]
+        .contains(&I::NAME)
+        {
+            return;
+        }
+        live_of::<I>();
+    }
+}
+
+fn live_of<I: Impl>() {
+    let imp = I::new(&Spec::DEFAULT);
+    let ready = Barrier::new(LIVE_THREADS + 1);
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<(usize, f64)>();
+    let mut per_thread: Vec<Vec<f64>> = (0..LIVE_THREADS)
+        .map(|_| Vec::with_capacity(LIVE_TURNS))
+        .collect();
+    thread::scope(|s| {
+        let mut turns = Vec::with_capacity(LIVE_THREADS);
+        for t in 0..LIVE_THREADS {
+            let (turn_tx, turn_rx) = std::sync::mpsc::channel::<()>();
+            turns.push(turn_tx);
+            let (imp, ready, done_tx) = (&imp, &ready, done_tx.clone());
+            s.spawn(move || {
+                let h = imp.get(LEN, 1);
+                imp.put(h);
+                ready.wait();
+                while turn_rx.recv().is_ok() {
+                    for i in 0..1000u64 {
+                        let h = imp.get(LEN, i as u8);
+                        black_box(&h);
+                        imp.put(h);
+                    }
+                    let start = Instant::now();
+                    for i in 0..LIVE_ITERS {
+                        let h = imp.get(LEN, i as u8);
+                        black_box(&h);
+                        imp.put(h);
+                    }
+                    let ns = start.elapsed().as_nanos() as f64 / LIVE_ITERS as f64;
+                    done_tx.send((t, ns)).expect("main thread waits");
+                }
+            });
+        }
+        ready.wait();
+        for _ in 0..LIVE_TURNS {
+            for turn in &turns {
+                turn.send(()).expect("thread alive");
+                let (t, ns) = done_rx.recv().expect("thread alive");
+                per_thread[t].push(ns);
+            }
+        }
+        drop(turns);
+    });
+    let mut medians: Vec<f64> = per_thread
+        .iter_mut()
+        .map(|v| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        })
+        .collect();
+    medians.sort_by(f64::total_cmp);
+    let (fastest, median, slowest) = (
+        medians[0],
+        medians[medians.len() / 2],
+        medians[medians.len() - 1],
+    );
+    eprintln!(
+        "  live/{}: fastest {fastest:.2} ns, median {median:.2}, slowest {slowest:.2}: \
+         slowest/fastest {:.3}",
+        I::NAME,
+        slowest / fastest
+    );
+    common::merge_line(
+        "live.tsv",
+        "impl\tthreads\tfastest_ns\tmedian_ns\tslowest_ns\tslowest_over_fastest",
+        1,
+        format!(
+            "{}\t{LIVE_THREADS}\t{fastest:.3}\t{median:.3}\t{slowest:.3}\t{:.4}",
+            I::NAME,
+            slowest / fastest
+        ),
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 
 /// Whether a group is selected by the command line's filter (criterion's first positional
@@ -797,6 +912,9 @@ fn main() {
         w(&mut c, "churn", Work::Churn, &[2], d, false);
     }
     cleanup_group(&mut c);
+    if selected("live") {
+        live();
+    }
     if selected("memory") {
         memory();
     }

@@ -7,8 +7,8 @@
 //!
 //! Reads criterion's `target/criterion/<group>/<impl>/<threads>/new/{benchmark,estimates}.json`
 //! (the median point estimate) and the bench's own `target/reuse-pool-bench/results.tsv`
-//! (creates and gets per benchmark, notes), `memory.tsv` and `run.tsv`. `$CARGO_TARGET_DIR` is
-//! honoured. No dependencies: the few JSON fields needed are picked out by hand, so while the
+//! (creates and gets per benchmark, notes), `memory.tsv`, `live.tsv` and `run.tsv`.
+//! `$CARGO_TARGET_DIR` is honoured. No dependencies: the few JSON fields needed are picked out by hand, so while the
 //! library does not build, `rustc --edition 2021 -O examples/bench_report.rs -o /tmp/bench_report
 //! && /tmp/bench_report` (run from the repository root) does the same.
 
@@ -118,9 +118,10 @@ fn main() {
     }
     let est = read_criterion(&target.join("criterion"));
     let memory = read_tsv(&bench_dir.join("memory.tsv"));
+    let live = read_tsv(&bench_dir.join("live.tsv"));
 
     let t = Table { est: &est, rounds };
-    let md = markdown(&rows, &t, &memory, &run);
+    let md = markdown(&rows, &t, &memory, &live, &run);
     let svg = svg(&rows, &t);
     fs::create_dir_all("docs").expect("create docs/");
     fs::write("docs/BENCHMARKS.md", md).expect("write docs/BENCHMARKS.md");
@@ -440,7 +441,13 @@ fn is_alternative(g: &Group, name: &str) -> bool {
     !name.starts_with(OURS) && Some(name) != g.floor && name != "channel-only"
 }
 
-fn markdown(rows: &[Row], t: &Table<'_>, memory: &[Vec<String>], run: &[Vec<String>]) -> String {
+fn markdown(
+    rows: &[Row],
+    t: &Table<'_>,
+    memory: &[Vec<String>],
+    live: &[Vec<String>],
+    run: &[Vec<String>],
+) -> String {
     let mut md = String::new();
     let _ = writeln!(md, "# Benchmarks\n");
     let _ = writeln!(
@@ -562,7 +569,7 @@ fn markdown(rows: &[Row], t: &Table<'_>, memory: &[Vec<String>], run: &[Vec<Stri
             .collect::<Vec<_>>()
             .join(", ")
     );
-    for line in targets(t, rows, memory) {
+    for line in targets(t, rows, memory, live) {
         let _ = writeln!(md, "- {line}");
     }
     let _ = writeln!(md, "\n![ratios](benchmarks.svg)\n");
@@ -628,11 +635,7 @@ fn markdown(rows: &[Row], t: &Table<'_>, memory: &[Vec<String>], run: &[Vec<Stri
                     .map(|v| format!("{:+.1}", v - start))
                     .unwrap_or_else(|_| "—".into())
             };
-            let name = if f[0].starts_with(OURS) {
-                format!("**{}**", f[0])
-            } else {
-                f[0].clone()
-            };
+            let name = bold_ours(&f[0]);
             let _ = writeln!(
                 md,
                 "| {name} | {} MiB | {} | {} | {} | {} | {} |",
@@ -646,7 +649,40 @@ fn markdown(rows: &[Row], t: &Table<'_>, memory: &[Vec<String>], run: &[Vec<Stri
         }
         let _ = writeln!(md);
     }
+
+    if !live.is_empty() {
+        let _ = writeln!(
+            md,
+            "## live threads — the single-thread hit on each of 64 threads
+
+             64 threads registered with one pool (the floor: 64 threads with their own lists);              each in turn runs `get_put`'s loop alone while the others wait. A thread's figure              is the median of its turns; the spread shows costs that depend on where a thread's              state sits in memory, since the code is the same for all.
+"
+        );
+        let _ = writeln!(
+            md,
+            "| impl | threads | fastest | median | slowest | slowest / fastest |\n\
+             |---|---:|---:|---:|---:|---:|"
+        );
+        for f in live.iter().filter(|f| f.len() >= 6) {
+            let name = bold_ours(&f[0]);
+            let _ = writeln!(
+                md,
+                "| {name} | {} | {} ns | {} ns | {} ns | {} |",
+                f[1], f[2], f[3], f[4], f[5]
+            );
+        }
+        let _ = writeln!(md);
+    }
     md
+}
+
+/// An implementation's name, in bold if it is this crate's.
+fn bold_ours(name: &str) -> String {
+    if name.starts_with(OURS) {
+        format!("**{name}**")
+    } else {
+        name.to_string()
+    }
 }
 
 const IMPLS: &[(&str, &str)] = &[
@@ -670,7 +706,12 @@ const IMPLS: &[(&str, &str)] = &[
 /// The goals from the issue, each as met / missed with the numbers behind it. The verdicts
 /// judge `take`/`put` and the guard separately, against the peer crates (`PEER_CRATES`); the
 /// fastest of all the other alternatives is given beside them.
-fn targets(t: &Table<'_>, rows: &[Row], memory: &[Vec<String>]) -> Vec<String> {
+fn targets(
+    t: &Table<'_>,
+    rows: &[Row],
+    memory: &[Vec<String>],
+    live: &[Vec<String>],
+) -> Vec<String> {
     let mut out = Vec::new();
     let group = |id: &str| GROUPS.iter().find(|g| g.id == id).expect("group");
     let verdict = |ok: Option<bool>| match ok {
@@ -812,6 +853,30 @@ fn targets(t: &Table<'_>, rows: &[Row], memory: &[Vec<String>]) -> Vec<String> {
         verdict(delta.map(|d| d <= 10.0)),
         delta.map_or("—".into(), |d| format!("{d:+.1} MiB")),
         trimmed.map_or("—".into(), |d| format!("{d:+.1} MiB")),
+    ));
+    let spread = |name: &str| {
+        live.iter()
+            .find(|f| f.len() >= 6 && f[0] == name)
+            .and_then(|f| Some((f[2].parse::<f64>().ok()?, f[4].parse::<f64>().ok()?)))
+    };
+    let parts: Vec<String> = [OURS, "reuse-pool-guard"]
+        .iter()
+        .map(|&name| match spread(name) {
+            Some((fast, slow)) => format!(
+                "{name} {} ({:.2}×: {fast:.2}–{slow:.2} ns)",
+                verdict(Some(slow / fast <= 1.15)),
+                slow / fast
+            ),
+            None => format!("{name} {}", verdict(None)),
+        })
+        .collect();
+    out.push(format!(
+        "64 live threads, slowest/fastest ≤ 1.15×: {}; the floor {}",
+        parts.join("; "),
+        spread("tls-floor").map_or("not measured".into(), |(fast, slow)| format!(
+            "{:.2}× ({fast:.2}–{slow:.2} ns)",
+            slow / fast
+        )),
     ));
     out
 }

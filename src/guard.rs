@@ -3,28 +3,32 @@
 //! The structs have no trait bounds, so that code generic over `T` can name them with only the
 //! bounds it needs (`fn f<T: AsRef<[u8]>>(g: &Pooled<'_, T>)`). A `Drop` impl must have exactly the
 //! struct's bounds, so it cannot call the pool's return path, which needs `T: Send + 'static`
-//! and the pool's closures: each guard instead carries that path as a function pointer, taken
-//! where the guard is made and the bounds are known.
+//! and the pool's closures: the pool's storage instead keeps that path as a function pointer,
+//! taken when the pool creates its storage, where the bounds are known (`Pool::init`), and a
+//! guard reads it from there (its pool has storage: the guard came from it).
 //!
 //! The hit needs no bounds: the guard's `Drop` moves the object straight back into its home
 //! cache's magazine, inline, as `put` does. The function pointer is called only for what needs
-//! the pool's types: `reset` and `keep_if` (one call, out of line as they are for `put`), and a
-//! return that misses (magazine full, another thread, a cache being reclaimed). No lock and no
-//! atomic read-modify-write on a hit either way (`ci/hot_path.sh`).
+//! the pool's types: `reset` and `keep_if` (one call; `put` inlines them instead), and a return
+//! that misses (magazine full, another thread, a cache being reclaimed). No lock and no atomic
+//! read-modify-write on a hit either way (`ci/hot_path.sh`).
 
 use crate::pool::Pool;
 use crate::tiers::Home;
+use crate::words;
 use std::borrow::{Borrow, BorrowMut};
 use std::fmt;
 use std::io;
-use std::mem::ManuallyDrop;
+use std::marker::PhantomData;
+use std::mem::{ManuallyDrop, MaybeUninit};
+use std::num::NonZeroUsize;
 use std::ops::{Deref, DerefMut};
 use std::ptr;
 use std::sync::Arc;
 
 /// The parts of a [`Pooled`]'s return that need the pool's types, with the pool passed as an
-/// untyped pointer so that the pointer's type does not make the guard invariant in the pool's
-/// type parameters. With [`Stage::Filter`] it runs `reset` and `keep_if` and returns whether to
+/// untyped pointer: the pool's storage keeps this function, and `Tiers<T>` cannot name
+/// `Pool<T, F, R, K>`. With [`Stage::Filter`] it runs `reset` and `keep_if` and returns whether to
 /// keep the object (on `false` it was dropped); with [`Stage::Put`] it returns the object through
 /// the full lookup (and returns `true`).
 ///
@@ -32,11 +36,11 @@ use std::sync::Arc;
 ///
 /// `pool` points to a live `Pool<T, F, R, K>` of the types the pointer was made for, and `slot`
 /// holds an object, which the call takes over except when `Stage::Filter` returns `true`.
-type PutFrom<T> = for<'s> unsafe fn(*const (), &'s mut ManuallyDrop<T>, Stage) -> bool;
+pub(crate) type PutFrom<T> = unsafe fn(*const (), &mut ManuallyDrop<T>, Stage) -> bool;
 
 /// What a [`PutFrom`] call does.
 #[derive(Clone, Copy, Debug)]
-enum Stage {
+pub(crate) enum Stage {
     /// `reset`, then `keep_if`.
     Filter,
     /// The return after the filter, when the inline hit did not take the object.
@@ -87,22 +91,75 @@ enum Stage {
 ///
 /// The associated functions [`detach`](Pooled::detach) and [`discard`](Pooled::discard) are not
 /// methods, so they never shadow a method of `T`.
+///
+/// # Layout
+///
+/// A guard is often moved soon after it was made and its object changed (`drop(g)`, a guard
+/// returned from a function), and the compiler copies it in 16-byte pieces. A 16-byte load that
+/// spans two recent 8-byte stores cannot take its data from the store buffer and waits for them
+/// (about 4 ns a move on the machines this crate is measured on). So the guard is `repr(C)`:
+/// its own two words first, written together with one 16-byte store, then the object. Of a
+/// 24-byte object the third word is then copied alone; with today's compiler that is the
+/// length of a `Vec` or `String`, the word that user code changes most.
+#[repr(C)]
 pub struct Pooled<'a, T, F = fn() -> T, R = fn(&mut T), K = fn(&T) -> bool> {
-    pool: &'a Pool<T, F, R, K>,
+    head: Head<'a, T, F, R, K>,
     value: ManuallyDrop<T>,
-    /// The cache the object came from, to return to without a lookup when the guard drops on
-    /// the same thread.
-    home: Home<'a, T>,
-    /// `Pool::<T, F, R, K>::put_from` for `pool` (see the module docs).
-    put_from: PutFrom<T>,
 }
 
-/// [`PutFrom`] for a pool of type `Pool<T, F, R, K>`.
+/// A guard's own two words: its pool, and the cache the object came from (to return to without
+/// a lookup when the guard drops on the same thread), kept as addresses so that both can be
+/// written with one store. The `PhantomData`s give the guard the auto traits and variance that
+/// the two references would.
+#[repr(C)]
+///
+/// The addresses are exposed (`as usize`) and turned back with `as` casts, which Rust's exposed
+/// provenance allows; tools that check provenance strictly (Miri with
+/// `-Zmiri-strict-provenance`) cannot follow them, and `ci/miri.sh` runs with permissive
+/// provenance (which crossbeam-epoch's tagged pointers need anyway).
+struct Head<'a, T, F, R, K> {
+    /// `&'a Pool<T, F, R, K>`, as an exposed address (never zero: a niche for `Option`).
+    pool: NonZeroUsize,
+    /// `Home<'a, T>`, as an exposed address (`Home::addr`).
+    home: usize,
+    _pool: PhantomData<&'a Pool<T, F, R, K>>,
+    _home: PhantomData<Home<'a, T>>,
+}
+
+impl<'a, T, F, R, K> Head<'a, T, F, R, K> {
+    #[inline(always)]
+    fn pool(&self) -> &'a Pool<T, F, R, K> {
+        // SAFETY: `pool` is the address of a `&'a Pool<T, F, R, K>`, exposed when the guard was
+        // made (`with_home`); the `PhantomData` holds that borrow for `'a`, so the pool is alive
+        // and not mutably borrowed.
+        unsafe { &*(self.pool.get() as *const Pool<T, F, R, K>) }
+    }
+
+    #[inline(always)]
+    fn home(&self) -> Home<'a, T> {
+        // SAFETY: `home` was made by `Home::addr` from a `Home<'a, T>`, held for `'a` by the
+        // `PhantomData`.
+        unsafe { Home::from_addr(self.home) }
+    }
+}
+
+/// [`PutFrom`] for tiers made outside a pool (the models and unit tests), which hand out no
+/// guards.
+///
+/// # Safety
+///
+/// Never to be called.
+pub(crate) unsafe fn no_pool<T>(_: *const (), _: &mut ManuallyDrop<T>, _: Stage) -> bool {
+    unreachable!("reuse_pool: a guard of storage that belongs to no pool")
+}
+
+/// [`PutFrom`] for a pool of type `Pool<T, F, R, K>`, stored in the pool's tiers when they are
+/// made (`Pool::init`).
 ///
 /// # Safety
 ///
 /// As for [`PutFrom`].
-unsafe fn put_from<T: Send + 'static, F: Fn() -> T, R: Fn(&mut T), K: Fn(&T) -> bool>(
+pub(crate) unsafe fn put_from<T: Send + 'static, F: Fn() -> T, R: Fn(&mut T), K: Fn(&T) -> bool>(
     pool: *const (),
     slot: &mut ManuallyDrop<T>,
     stage: Stage,
@@ -130,11 +187,17 @@ impl<'a, T: Send + 'static, F: Fn() -> T, R: Fn(&mut T), K: Fn(&T) -> bool> Pool
 
     #[inline(always)]
     pub(crate) fn with_home(pool: &'a Pool<T, F, R, K>, value: T, home: Home<'a, T>) -> Self {
-        Pooled {
-            pool,
-            value: ManuallyDrop::new(value),
-            home,
-            put_from: put_from::<T, F, R, K>,
+        let mut guard = MaybeUninit::<Self>::uninit();
+        let p = guard.as_mut_ptr();
+        // SAFETY: `p` points to a guard's worth of writable memory, aligned for it, whose two
+        // parts are written here, each once: `Head` is `repr(C)`, two `usize`s (the
+        // `PhantomData` has no size), so it is a `[usize; 2]`; `write_pair` stores the addresses,
+        // exposed by the `as usize` casts (`Head::pool` and `Home::from_addr` turn them back).
+        unsafe {
+            let pair = ptr::addr_of_mut!((*p).head).cast::<[usize; 2]>();
+            words::write_pair(pair, pool as *const Pool<T, F, R, K> as usize, home.addr());
+            ptr::addr_of_mut!((*p).value).write(ManuallyDrop::new(value));
+            guard.assume_init()
         }
     }
 
@@ -147,7 +210,7 @@ impl<'a, T: Send + 'static, F: Fn() -> T, R: Fn(&mut T), K: Fn(&T) -> bool> Pool
     /// ```
     #[inline]
     pub fn discard(this: Self) {
-        let pool = this.pool;
+        let pool = this.head.pool();
         pool.discard_value(Self::detach(this));
     }
 }
@@ -169,33 +232,42 @@ impl<'a, T, F, R, K> Pooled<'a, T, F, R, K> {
 
     /// The pool this object returns to.
     pub fn pool(this: &Self) -> &'a Pool<T, F, R, K> {
-        this.pool
+        this.head.pool()
     }
 }
 
 impl<T, F, R, K> Drop for Pooled<'_, T, F, R, K> {
     #[inline(always)]
     fn drop(&mut self) {
-        let pool: *const Pool<T, F, R, K> = self.pool;
-        if self.pool.is_filtered() {
+        let pool_ref = self.head.pool();
+        let pool: *const Pool<T, F, R, K> = pool_ref;
+        // Both `guard_put` calls: the guard was made by a method that created the
+        // pool's storage first (`get`, `try_get`), and the pool outlives `'a`. The function was
+        // made for `Pool<T, F, R, K>` (`Pool::init`): a pool whose types change (`reset_with`,
+        // `keep_if_with`) starts with new storage.
+        if pool_ref.is_filtered() {
+            // SAFETY: as above.
+            let put_from = unsafe { pool_ref.guard_put() };
             // SAFETY:
-            // - `put_from` was made for `Pool<T, F, R, K>` (`with_home`, the only constructor),
-            //   and `pool` is that pool, alive for `'a`;
+            // - `put_from` is for `Pool<T, F, R, K>` (above) and `pool` is that pool, alive for
+            //   `'a`;
             // - `drop` runs once and `value` holds the object; on `false` the filter took it
             //   over and `value` is not used again. `detach` never lets `drop` run.
-            let keep = unsafe { (self.put_from)(pool.cast(), &mut self.value, Stage::Filter) };
+            let keep = unsafe { put_from(pool.cast(), &mut self.value, Stage::Filter) };
             if !keep {
                 return;
             }
         }
-        if let Some(local) = self.home.current() {
+        if let Some(local) = self.head.home().current() {
             if local.push_fast_from(&mut self.value) {
                 return;
             }
         }
+        // SAFETY: as above.
+        let put_from = unsafe { pool_ref.guard_put() };
         // SAFETY: as above; the object is still in `value` (the filter kept it and the hit did
         // not take it), and the call takes it over.
-        unsafe { (self.put_from)(pool.cast(), &mut self.value, Stage::Put) };
+        unsafe { put_from(pool.cast(), &mut self.value, Stage::Put) };
     }
 }
 
@@ -228,7 +300,8 @@ impl<T, F, R, K> Drop for Pooled<'_, T, F, R, K> {
 pub struct PooledOwned<T, F = fn() -> T, R = fn(&mut T), K = fn(&T) -> bool> {
     pool: ManuallyDrop<Arc<Pool<T, F, R, K>>>,
     value: ManuallyDrop<T>,
-    /// `Pool::<T, F, R, K>::put`, for the bound-free `Drop` (see the module docs).
+    /// `Pool::<T, F, R, K>::put`, for the bound-free `Drop`, which cannot call it by name (see
+    /// the module docs).
     put: fn(&Pool<T, F, R, K>, T),
 }
 

@@ -160,6 +160,7 @@ mod sync;
 mod thread_id;
 mod tiers;
 mod victim;
+mod words;
 
 /// Whether this process uses the asymmetric fence (`membarrier`) rather than the fallback full
 /// fence on every hit. A diagnostic for the crate's own tests and hot-path check, not part of the

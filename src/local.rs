@@ -49,9 +49,9 @@ use crate::sync::{
     bump, compiler_fence, lock, spin_wait, AtomicBool, AtomicU64, AtomicU8, Mutex, Ordering,
     UnsafeCell,
 };
+use crate::words;
 use crossbeam_utils::CachePadded;
 use std::mem::{self, ManuallyDrop, MaybeUninit};
-use std::ptr;
 use std::sync::Arc;
 
 /// Most objects per magazine: the private batch of each thread and the unit of every transfer
@@ -309,7 +309,7 @@ impl<T> Local<T> {
             // hands its ownership to us, and it is moved out exactly once, into `out`.
             unsafe {
                 s.mag.set_len(len - 1);
-                out.write(ptr::read(s.mag.as_ptr().add(len - 1)));
+                words::read_into(s.mag.as_ptr().add(len - 1), out);
             }
             true
         });
@@ -339,7 +339,7 @@ impl<T> Local<T> {
             // SAFETY: `len < batch <= capacity` (field docs), so slot `len` is allocated and
             // unused; the object is read out of `slot` once and the caller gives `slot` up.
             unsafe {
-                s.mag.as_mut_ptr().add(len).write(ptr::read(&**slot));
+                words::move_to::<T>(&**slot, s.mag.as_mut_ptr().add(len));
                 s.mag.set_len(len + 1);
             }
             true

@@ -12,6 +12,7 @@
 
 use crate::barrier;
 use crate::depot::{self, Depot};
+use crate::guard::{self, PutFrom};
 use crate::local::{self, Found, Local};
 use crate::locals::Locals;
 use crate::registry::{self, Cycle};
@@ -52,12 +53,22 @@ pub(crate) struct Tiers<T> {
     cold_victim_hits: AtomicU64,
     /// `Tiers::<T>::close`, stored where `T: Send + 'static` is known, for the pool's `Drop`.
     close: fn(Arc<Tiers<T>>),
+    /// The pool's return path for its guards, whose `Drop` cannot name the pool's bounds (see
+    /// `crate::guard`); set by the pool that owns these tiers, before they are shared. Kept here
+    /// rather than in every guard, so that a guard is its pool, its home and its object.
+    guard_put: PutFrom<T>,
 }
 
 impl<T> Tiers<T> {
     /// The function that unregisters and drains these tiers when their pool drops.
     pub(crate) fn close_fn(&self) -> fn(Arc<Tiers<T>>) {
         self.close
+    }
+
+    /// The return path for the guards of the pool that owns these tiers.
+    #[inline(always)]
+    pub(crate) fn guard_put(&self) -> PutFrom<T> {
+        self.guard_put
     }
 }
 
@@ -78,6 +89,25 @@ impl<T> Home<'_, T> {
 }
 
 impl<'a, T> Home<'a, T> {
+    /// The cache's address, exposed (0 for none), for a guard to keep (`crate::guard`).
+    #[inline(always)]
+    pub(crate) fn addr(self) -> usize {
+        self.local.map_or(0, |l| l as *const Local<T> as usize)
+    }
+
+    /// The home whose address `addr` gave.
+    ///
+    /// # Safety
+    ///
+    /// `addr` came from `addr` on a `Home<'a, T>`, and the cache is still borrowed for `'a`.
+    #[inline(always)]
+    pub(crate) unsafe fn from_addr(addr: usize) -> Self {
+        let local = addr as *const Local<T>;
+        // SAFETY: forwarded from the caller: 0 or the exposed address of a live `&'a Local<T>`.
+        let local = unsafe { local.as_ref() };
+        Home { local }
+    }
+
     /// The cache, if the calling thread still owns it.
     #[inline(always)]
     pub(crate) fn current(self) -> Option<&'a Local<T>> {
@@ -137,7 +167,15 @@ impl<T: Send + 'static> Tiers<T> {
             cold_steals: AtomicU64::new(0),
             cold_victim_hits: AtomicU64::new(0),
             close: Self::close,
+            guard_put: guard::no_pool::<T>,
         }
+    }
+
+    /// These tiers with `put` as their guards' return path (`crate::guard::put_from` for the
+    /// owning pool's types).
+    pub(crate) fn with_guard_put(mut self, put: PutFrom<T>) -> Self {
+        self.guard_put = put;
+        self
     }
 
     /// Pool drop: unregisters (waiting for a cycle in progress on another thread), then drops

@@ -8,6 +8,7 @@ use reuse_pool::{BufPool, Pool, Pooled, PooledBuf, PooledBufOwned, PooledOwned};
 use std::borrow::{Borrow, BorrowMut};
 use std::fmt::Write as _;
 use std::io::{self, Read, Write};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 static BUFS: Pool<Vec<u8>> = Pool::new(|| Vec::with_capacity(4096))
@@ -159,6 +160,79 @@ fn reset_and_keep_if_from_configuration() {
     assert_eq!(
         BUFS.get_max_per_thread(),
         reuse_pool::DEFAULT_MAX_PER_THREAD
+    );
+}
+
+/// A pool used before `reset_with`/`keep_if_with` changed its types: its guards must run the
+/// new pool's closures (its storage, which keeps the guards' return path, is made anew), and
+/// the objects cached before are dropped, not lost.
+#[test]
+fn closures_set_on_a_used_pool_are_the_ones_guards_run() {
+    let dropped = Arc::new(AtomicUsize::new(0));
+    struct Counted(Vec<u8>, Arc<AtomicUsize>);
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            self.1.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    let d = dropped.clone();
+    let pool = Pool::from_fn(move || Counted(Vec::with_capacity(8), d.clone()));
+    let mut g = pool.get();
+    g.0.push(1);
+    drop(g); // cached, with a guard return path made for the first pool's types
+    assert_eq!(pool.stats().puts, 1);
+
+    let resets = Arc::new(AtomicUsize::new(0));
+    let r = resets.clone();
+    let pool = pool.reset_with(move |c: &mut Counted| {
+        r.fetch_add(1, Ordering::Relaxed);
+        c.0.clear();
+    });
+    assert_eq!(
+        dropped.load(Ordering::Relaxed),
+        1,
+        "the object cached before reset_with was dropped"
+    );
+    let mut g = pool.get();
+    g.0.extend_from_slice(b"xyz");
+    drop(g);
+    assert_eq!(
+        resets.load(Ordering::Relaxed),
+        1,
+        "the guard ran the new reset"
+    );
+    assert!(pool.get().0.is_empty());
+    assert_eq!(resets.load(Ordering::Relaxed), 2);
+
+    let kept = Arc::new(AtomicUsize::new(0));
+    let k = kept.clone();
+    let pool = pool.keep_if_with(move |_: &Counted| {
+        k.fetch_add(1, Ordering::Relaxed);
+        false
+    });
+    assert_eq!(dropped.load(Ordering::Relaxed), 2);
+    drop(pool.get());
+    assert_eq!(
+        kept.load(Ordering::Relaxed),
+        1,
+        "the guard ran the new keep_if"
+    );
+    assert_eq!(
+        resets.load(Ordering::Relaxed),
+        3,
+        "and the reset carried over"
+    );
+    assert_eq!(
+        dropped.load(Ordering::Relaxed),
+        3,
+        "keep_if refused it: dropped"
+    );
+    assert_eq!(pool.stats().drops, 1);
+    drop(pool);
+    assert_eq!(
+        dropped.load(Ordering::Relaxed),
+        3,
+        "nothing else was cached"
     );
 }
 
