@@ -627,12 +627,21 @@ impl<T: Send + 'static, F: Fn() -> T, R: Fn(&mut T), K: Fn(&T) -> bool> Pool<T, 
     /// The object need not have come from this pool.
     #[inline(always)]
     pub fn put(&self, value: T) {
-        let value = ManuallyDrop::new(value);
-        let mut slot = MaybeUninit::<ManuallyDrop<T>>::uninit();
-        // SAFETY: `value` holds the object, which moves to `slot`; `value` is not dropped.
-        unsafe { crate::words::move_to::<ManuallyDrop<T>>(&value, slot.as_mut_ptr()) };
-        // SAFETY: `slot` holds the object (just written) and is not used again.
-        unsafe { self.put_from(slot.assume_init_mut(), Home::NONE) }
+        let mut value = ManuallyDrop::new(value);
+        if crate::words::by_words::<T>() {
+            // Copied word by word first, so that the compiler's own copy of `value` (16-byte
+            // loads of words the caller may have just stored one by one) does not stall
+            // (`crate::words`).
+            let mut slot = MaybeUninit::<ManuallyDrop<T>>::uninit();
+            // SAFETY: `value` holds the object, which moves to `slot`; `value` is not used or
+            // dropped again.
+            unsafe { crate::words::move_to::<ManuallyDrop<T>>(&value, slot.as_mut_ptr()) };
+            // SAFETY: `slot` holds the object (just written) and is not used again.
+            unsafe { self.put_from(slot.assume_init_mut(), Home::NONE) }
+        } else {
+            // SAFETY: `value` holds the object and is not used again.
+            unsafe { self.put_from(&mut value, Home::NONE) }
+        }
     }
 
     /// `put` for a guard: runs `reset` and `keep_if` in place, then returns the object to the

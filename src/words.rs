@@ -30,7 +30,7 @@ type Word = MaybeUninit<u64>;
 
 /// Whether `T` moves word by word.
 #[inline(always)]
-const fn by_words<T>() -> bool {
+pub(crate) const fn by_words<T>() -> bool {
     let size = size_of::<T>();
     size != 0 && size % 8 == 0 && size / 8 <= MAX_WORDS && align_of::<T>() >= align_of::<u64>()
 }
