@@ -111,12 +111,12 @@ pub struct Pooled<'a, T, F = fn() -> T, R = fn(&mut T), K = fn(&T) -> bool> {
 /// a lookup when the guard drops on the same thread), kept as addresses so that both can be
 /// written with one store. The `PhantomData`s give the guard the auto traits and variance that
 /// the two references would.
-#[repr(C)]
 ///
 /// The addresses are exposed (`as usize`) and turned back with `as` casts, which Rust's exposed
 /// provenance allows; tools that check provenance strictly (Miri with
 /// `-Zmiri-strict-provenance`) cannot follow them, and `ci/miri.sh` runs with permissive
 /// provenance (which crossbeam-epoch's tagged pointers need anyway).
+#[repr(C)]
 struct Head<'a, T, F, R, K> {
     /// `&'a Pool<T, F, R, K>`, as an exposed address (never zero: a niche for `Option`).
     pool: NonZeroUsize,
@@ -190,9 +190,10 @@ impl<'a, T: Send + 'static, F: Fn() -> T, R: Fn(&mut T), K: Fn(&T) -> bool> Pool
         let mut guard = MaybeUninit::<Self>::uninit();
         let p = guard.as_mut_ptr();
         // SAFETY: `p` points to a guard's worth of writable memory, aligned for it, whose two
-        // parts are written here, each once: `Head` is `repr(C)`, two `usize`s (the
-        // `PhantomData` has no size), so it is a `[usize; 2]`; `write_pair` stores the addresses,
-        // exposed by the `as usize` casts (`Head::pool` and `Home::from_addr` turn them back).
+        // parts are written here, each once: `Head` is `repr(C)`, a `NonZeroUsize` and a `usize`
+        // (the `PhantomData`s have no size), so it is a `[usize; 2]`, and the first word is not
+        // zero (the address of a reference); `write_pair` stores the addresses, exposed by the
+        // `as usize` casts (`Head::pool` and `Home::from_addr` turn them back).
         unsafe {
             let pair = ptr::addr_of_mut!((*p).head).cast::<[usize; 2]>();
             words::write_pair(pair, pool as *const Pool<T, F, R, K> as usize, home.addr());

@@ -20,9 +20,11 @@
 //! thread-local), find the cache (one load for the first 64 indices, the bucket arithmetic and
 //! two loads beyond: inline for every index), `busy = true`, a compiler fence, load `reclaim`,
 //! move the last object of the magazine straight into the guard, `busy = false`, and a counter
-//! increment by plain load and store. A guard remembers its cache, so its return checks the
-//! thread index and moves the object straight back (`reset` and `keep_if` run in place first, in
-//! one out-of-line call when the pool has them). No atomic read-modify-write, no fence
+//! increment by plain load and store. Objects of 8 to 64 bytes (aligned to 8) move in and out
+//! of the magazine one 8-byte word at a time (`words`), so that no load spans two earlier
+//! stores. A guard remembers its cache, so its return checks the thread index and moves the
+//! object straight back (`reset` and `keep_if` run in place first: inline in `put`, in one call
+//! through the function the pool's storage keeps for a guard). No atomic read-modify-write, no fence
 //! instruction on Linux; `ci/hot_path.sh` checks the disassembly. Only this hit is inlined into
 //! the caller: an empty or full magazine, a cache not yet installed or one being reclaimed each
 //! cost one call to a `#[cold]` function, so that `get` and `put` stay small enough for the

@@ -388,3 +388,20 @@ fn objects_of_every_shape_come_back_intact() {
     round_trip(|| vec![0u8; 0], vec![1u8, 2, 3]);
     round_trip(|| Box::new([0u8; 100]), Box::new([5u8; 100]));
 }
+
+/// A guard is two words (its pool and its home cache) and its object, and an `Option` of one
+/// costs nothing more.
+#[test]
+fn a_guard_is_two_words_and_its_object() {
+    use std::mem::size_of;
+    let word = size_of::<usize>();
+    assert_eq!(
+        size_of::<Pooled<'_, Vec<u8>>>(),
+        2 * word + size_of::<Vec<u8>>()
+    );
+    assert_eq!(size_of::<Pooled<'_, u8>>(), 3 * word);
+    assert_eq!(
+        size_of::<Option<Pooled<'_, Vec<u8>>>>(),
+        size_of::<Pooled<'_, Vec<u8>>>()
+    );
+}
