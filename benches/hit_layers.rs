@@ -15,7 +15,8 @@
 //! * `L3`  plus the owner window around the pop and around the push (`Local::enter`/`leave`).
 //! * `L4`  the magazine as the crate keeps it: a `#[repr(C)]` struct laid out like `Hot` inside
 //!   `CachePadded`, `set_len` and `ptr::read`/`write`, the object written into a `MaybeUninit`
-//!   (`Local::pop_fast_into`/`push_fast_from`).
+//!   (`Local::pop_fast_into`/`push_fast_from` as they were; the crate now moves objects word by
+//!   word through `words::read_into`/`move_to`, which `L5w` and `e-both` model).
 //! * `L5`  plus the owner-only `hits`/`puts` counters (plain load and store).
 //! * `L6`  the crate: `take`/`put` on a `static Pool` with `reset(Vec::clear)`; `L6n` without
 //!   `reset` (the loop clears, inline).

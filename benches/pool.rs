@@ -722,6 +722,9 @@ fn live_of<I: Impl>() {
                 }
             });
         }
+        // Only the threads hold senders now: a thread that panics closes its own, and the
+        // `recv` below fails instead of waiting for ever.
+        drop(done_tx);
         ready.wait();
         for _ in 0..LIVE_TURNS {
             for turn in &turns {

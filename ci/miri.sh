@@ -16,8 +16,9 @@
 #                              authors run Miri with Tree Borrows (crossbeam PR #996).
 #   -Zmiri-permissive-provenance  crossbeam-epoch's `Atomic<T>` stores pointers as `usize`
 #                              (tagged pointers), so `-Zmiri-strict-provenance` stops in every
-#                              test at its first `pin()`. This crate's own code has no
-#                              integer-to-pointer cast.
+#                              test at its first `pin()`. This crate's own code has two
+#                              integer-to-pointer casts, both in a guard's head (its pool and
+#                              home cache, kept as exposed addresses: src/guard.rs).
 #   -Zmiri-ignore-leaks        the automatic cleanup driver is a detached thread that lives as
 #                              long as the process (Miri reports it as a leak), and pointers kept
 #                              in crossbeam-epoch's `usize` atomics are invisible to Miri's

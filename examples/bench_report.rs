@@ -653,10 +653,13 @@ fn markdown(
     if !live.is_empty() {
         let _ = writeln!(
             md,
-            "## live threads — the single-thread hit on each of 64 threads
-
-             64 threads registered with one pool (the floor: 64 threads with their own lists);              each in turn runs `get_put`'s loop alone while the others wait. A thread's figure              is the median of its turns; the spread shows costs that depend on where a thread's              state sits in memory, since the code is the same for all.
-"
+            "## live threads — the single-thread hit on each of {} threads\n\n\
+             That many threads registered with one pool (the floor: as many threads with their \
+             own lists); each in turn runs `get_put`'s loop alone while the others wait, \
+             unpinned, in one run of the suite (not one per round). A thread's figure is the \
+             median of its turns; the spread shows costs that depend on where a thread's state \
+             sits in memory, since the code is the same for all.\n",
+            live.first().map_or("64", |f| f[1].as_str())
         );
         let _ = writeln!(
             md,

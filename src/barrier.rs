@@ -23,18 +23,24 @@ use crate::sync::{fence, Ordering};
 
 #[cfg(all(target_os = "linux", not(miri), not(reuse_pool_loom)))]
 mod imp {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::Once;
+    use std::sync::atomic::{AtomicU8, Ordering};
 
     const MEMBARRIER_CMD_QUERY: libc::c_long = 0;
     const MEMBARRIER_CMD_PRIVATE_EXPEDITED: libc::c_long = 1 << 3;
     const MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED: libc::c_long = 1 << 4;
 
-    /// Written once inside `INIT`, read with `Relaxed`: every reader obtained its pool through a
-    /// lazily initialised `OnceLock` that was filled after `init` returned, so the `Once`'s
-    /// release/acquire chain makes the written value visible.
-    static MEMBARRIER: AtomicBool = AtomicBool::new(false);
-    static INIT: Once = Once::new();
+    /// The mode: [`UNKNOWN`] until the first `init` has decided, then [`FENCES`] or
+    /// [`MEMBARRIER`] for good.
+    ///
+    /// No `Once`: a `fork` while another thread is inside one leaves the child a `Once` that
+    /// stays "running" for good, and the child's first pool would wait on it for ever. Every
+    /// thread that finds the mode unknown decides it itself instead; the decision is the same on
+    /// every thread (the same environment, the same kernel, and registering twice is harmless),
+    /// and the first to finish stores it.
+    static MODE: AtomicU8 = AtomicU8::new(UNKNOWN);
+    const UNKNOWN: u8 = 0;
+    const FENCES: u8 = 1;
+    const MEMBARRIER: u8 = 2;
 
     fn membarrier(cmd: libc::c_long) -> libc::c_long {
         // SAFETY: `membarrier` takes two integer arguments and touches no memory of ours.
@@ -49,10 +55,14 @@ mod imp {
     }
 
     pub(super) fn init() {
-        INIT.call_once(|| {
-            if std::env::var_os("REUSE_POOL_NO_MEMBARRIER").is_some() {
-                return;
-            }
+        // load-acquire: pairs with the compare-and-swap below, so a thread that sees the mode
+        // also sees the registration that preceded it.
+        if MODE.load(Ordering::Acquire) != UNKNOWN {
+            return;
+        }
+        let mode = if std::env::var_os("REUSE_POOL_NO_MEMBARRIER").is_some() {
+            FENCES
+        } else {
             let supported = membarrier(MEMBARRIER_CMD_QUERY);
             let needed =
                 MEMBARRIER_CMD_PRIVATE_EXPEDITED | MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED;
@@ -60,14 +70,21 @@ mod imp {
                 && supported & needed == needed
                 && membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0
             {
-                MEMBARRIER.store(true, Ordering::Relaxed);
+                MEMBARRIER
+            } else {
+                FENCES
             }
-        });
+        };
+        // compare-and-swap, release: publishes the mode after this thread's registration. A
+        // thread that lost the race decided the same; the stored mode stands either way.
+        let _ = MODE.compare_exchange(UNKNOWN, mode, Ordering::AcqRel, Ordering::Acquire);
     }
 
     #[inline(always)]
     pub(super) fn uses_membarrier() -> bool {
-        MEMBARRIER.load(Ordering::Relaxed)
+        // Every reader called `init` first (before any cache exists), which returned only once
+        // the mode was stored (acquire there); the mode never changes afterwards.
+        MODE.load(Ordering::Relaxed) == MEMBARRIER
     }
 
     pub(super) fn heavy_membarrier() {

@@ -59,6 +59,9 @@ pub fn cycles() -> u64 {
 /// assert!(P.try_take().is_none());
 /// ```
 pub fn cleanup() {
+    // Before taking a lock that the `fork` handlers take: a `cleanup` before any pool exists
+    // must not hold one at a fork with no handler registered to take it.
+    crate::fork::init();
     after_fork_check();
     let garbage = {
         let _cycle = registry::cycle_lock();
@@ -177,6 +180,7 @@ fn restart_after_fork() {
 /// reuse_pool::set_cleanup_interval(None); // no automatic cycles; call `cleanup()` yourself
 /// ```
 pub fn set_cleanup_interval(interval: Option<Duration>) {
+    crate::fork::init();
     after_fork_check();
     if let Some(d) = interval {
         assert!(
@@ -196,6 +200,7 @@ pub fn set_cleanup_interval(interval: Option<Duration>) {
 
 /// The current period of automatic cleanup, `None` if stopped.
 pub fn cleanup_interval() -> Option<Duration> {
+    crate::fork::init();
     after_fork_check();
     let d = driver();
     if d.configured || d.started {

@@ -18,16 +18,24 @@
 use crate::epoch;
 use crate::stack::{Chain, MagStack};
 use crossbeam_utils::CachePadded;
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Shards per depot: the CPUs this process may run on, at most [`MAX_SHARDS`].
+///
+/// Computed by whichever threads find it unknown (0) and stored by each: no `Once`, which a
+/// `fork` could leave "running" for good in the child (see `Engine` in `pool.rs`). Threads may
+/// see different counts only if the affinity changed in between, and any count is correct.
 pub(crate) fn shard_count() -> usize {
-    static SHARDS: OnceLock<usize> = OnceLock::new();
-    *SHARDS.get_or_init(|| {
-        std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .clamp(1, MAX_SHARDS)
-    })
+    static SHARDS: AtomicUsize = AtomicUsize::new(0);
+    let known = SHARDS.load(Ordering::Relaxed);
+    if known != 0 {
+        return known;
+    }
+    let n = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, MAX_SHARDS);
+    SHARDS.store(n, Ordering::Relaxed);
+    n
 }
 
 /// Default bound on the objects in a pool's depot, all shards together (see

@@ -37,7 +37,8 @@ mod imp {
     use crate::registry::{self, Cycle};
     use crate::thread_id::{self, Ids};
     use std::cell::RefCell;
-    use std::sync::{Arc, MutexGuard, Once};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, MutexGuard};
 
     /// The locks the prepare handler took, held by the forking thread until the parent or child
     /// handler. Dropped in reverse order of acquisition.
@@ -52,18 +53,33 @@ mod imp {
         static HELD: RefCell<Option<Held>> = const { RefCell::new(None) };
     }
 
-    /// Registers the handlers once per process.
+    /// Registers the handlers before the calling thread makes any pool storage.
+    ///
+    /// No `Once`: a `fork` while another thread is inside one leaves the child a `Once` that
+    /// stays "running" for good, and the child's first pool would wait on it for ever. Nor may a
+    /// thread go on while another is still registering: it could take the registry's locks
+    /// before any handler exists to take them at a fork. So every thread that has not seen a
+    /// registration finished registers itself: a few threads racing at start-up (or a child
+    /// forked in the middle of it) register the handlers more than once, which they allow (the
+    /// first `prepare` of a fork takes the locks, the others find them taken by this thread).
     pub(crate) fn init() {
-        static ONCE: Once = Once::new();
-        ONCE.call_once(|| {
-            // SAFETY: the three handlers are `extern "C" fn()` that live for the whole process.
-            let r = unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) };
-            // Without them a fork is as unprotected as it was before; nothing else depends on it.
-            debug_assert_eq!(r, 0, "pthread_atfork failed");
-        });
+        static DONE: AtomicBool = AtomicBool::new(false);
+        // load-acquire: pairs with the store-release below, after a finished registration.
+        if DONE.load(Ordering::Acquire) {
+            return;
+        }
+        // SAFETY: the three handlers are `extern "C" fn()` that live for the whole process.
+        let r = unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) };
+        debug_assert_eq!(r, 0, "pthread_atfork failed");
+        // store-release: see the load above.
+        DONE.store(true, Ordering::Release);
     }
 
     extern "C" fn prepare() {
+        // A second registration's `prepare` for the same fork: the locks are held already.
+        if HELD.try_with(|h| h.borrow().is_some()).unwrap_or(false) {
+            return;
+        }
         let cycle = registry::cycle_lock();
         let pools = registry::pools_lock();
         for p in pools.iter() {
@@ -91,6 +107,7 @@ mod imp {
     }
 
     fn release(in_child: bool) {
+        // `None` for a second registration's handler: the first one released already.
         let Ok(Some(mut held)) = HELD.try_with(|h| h.borrow_mut().take()) else {
             return;
         };

@@ -6,10 +6,11 @@ use crate::registry::{self, Cycle};
 use crate::stats::Stats;
 use crate::tiers::{Home, Tiers};
 use std::fmt;
+use std::marker::PhantomData;
 use std::mem::{ManuallyDrop, MaybeUninit};
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 /// Default bound on objects cached per thread (magazine plus deque), see
 /// [`Pool::max_per_thread`].
@@ -134,20 +135,36 @@ pub struct Pool<T, F = fn() -> T, R = fn(&mut T), K = fn(&T) -> bool> {
 }
 
 /// The lazily created storage; unregisters and drains it when the pool drops.
+///
+/// No `OnceLock`: a `fork` while another thread is inside a `Once` leaves the child a `Once`
+/// that stays "running" for good, and the child's first use of the pool would wait on it for
+/// ever. The storage is published with one compare-and-swap instead, which a fork cannot cut in
+/// half.
 struct Engine<T> {
-    /// Owns the storage once created.
-    tiers: OnceLock<Arc<Tiers<T>>>,
-    /// The same storage as a plain pointer, null until created: one load on the hot path.
-    /// Set once (store-release after `tiers` is filled), cleared only in `drop`.
+    /// The storage, null until created: one load on the hot path. A non-null value came from
+    /// `Arc::into_raw` and owns that strong count. Set once (compare-and-swap from null,
+    /// release), cleared only in `drop`.
     fast: AtomicPtr<Tiers<T>>,
+    /// `fast` owns an `Arc<Tiers<T>>`: the pool is `Send` and `Sync` only when that is (which
+    /// needs `T: Send`), as `Pool`'s docs promise.
+    _owns: PhantomData<Arc<Tiers<T>>>,
 }
 
 impl<T> Engine<T> {
     const fn new() -> Self {
         Engine {
-            tiers: OnceLock::new(),
             fast: AtomicPtr::new(ptr::null_mut()),
+            _owns: PhantomData,
         }
+    }
+
+    /// The storage, if created.
+    fn get(&self) -> Option<&Tiers<T>> {
+        // load-acquire: pairs with the compare-and-swap in `Pool::init`.
+        let p = self.fast.load(Ordering::Acquire);
+        // SAFETY: non-null, `p` came from `Arc::into_raw` and its count is released only in
+        // `drop`, which `&self` rules out.
+        unsafe { p.as_ref() }
     }
 }
 
@@ -155,8 +172,11 @@ impl<T> Drop for Engine<T> {
     fn drop(&mut self) {
         // Dropping needs `T: Send + 'static`, which this impl cannot ask for; tiers exist only
         // if a method with those bounds created them, and that method stored the function.
-        *self.fast.get_mut() = ptr::null_mut();
-        if let Some(tiers) = self.tiers.take() {
+        let p = std::mem::replace(self.fast.get_mut(), ptr::null_mut());
+        if !p.is_null() {
+            // SAFETY: `p` came from `Arc::into_raw` (`Pool::init`) and this is the one place
+            // that takes its count back.
+            let tiers = unsafe { Arc::from_raw(p) };
             let close = tiers.close_fn();
             close(tiers);
         }
@@ -486,34 +506,40 @@ impl<T: Send + 'static, F: Fn() -> T, R: Fn(&mut T), K: Fn(&T) -> bool> Pool<T, 
         if fast.is_null() {
             return self.init();
         }
-        // SAFETY: a non-null `fast` points into the `Arc` held by `engine.tiers`, which lives
-        // until the pool drops; `&self` keeps the pool alive.
+        // SAFETY: a non-null `fast` points into the `Arc` that `engine` owns until the pool
+        // drops; `&self` keeps the pool alive.
         unsafe { &*fast }
     }
 
     #[cold]
     fn init(&self) -> &Tiers<T> {
-        if self.engine.tiers.get().is_none() {
-            // Built and registered outside the `OnceLock`'s initialisation, which then only
-            // stores a pointer: a `fork` while another thread initialises the pool must not leave
-            // the child a lock that no thread will ever release (the registry's lock is one the
-            // `fork` handlers take).
-            let fresh = Arc::new(
-                Tiers::new(self.max_per_thread, self.max_shared)
-                    .with_guard_put(crate::guard::put_from::<T, F, R, K>),
-            );
-            if self.engine.tiers.set(fresh.clone()).is_ok() {
-                registry::register(fresh as Arc<dyn Cycle>);
-            }
-            // A thread that lost the race drops its unused, unregistered storage here.
+        if let Some(tiers) = self.engine.get() {
+            return tiers;
         }
-        let tiers = self.engine.tiers.get().expect("set just above");
-        // store-release: pairs with the load-acquire in `tiers`. Every racing initialiser stores
-        // the same pointer.
-        self.engine
-            .fast
-            .store(Arc::as_ptr(tiers) as *mut Tiers<T>, Ordering::Release);
-        tiers
+        // Built outside any lock, then published with one compare-and-swap (see `Engine`), then
+        // registered (the registry's lock is one the `fork` handlers take).
+        let fresh = Arc::new(
+            Tiers::new(self.max_per_thread, self.max_shared)
+                .with_guard_put(crate::guard::put_from::<T, F, R, K>),
+        );
+        let raw = Arc::into_raw(fresh.clone()) as *mut Tiers<T>;
+        // compare-and-swap, release on success: pairs with the load-acquire in `tiers` and
+        // `Engine::get`, so the storage is initialised for whoever sees the pointer; acquire on
+        // failure, for the same reason about the winner's storage.
+        match self.engine.fast.compare_exchange(
+            ptr::null_mut(),
+            raw,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => registry::register(fresh as Arc<dyn Cycle>),
+            Err(_) => {
+                // Another thread won the race: drop this thread's unused, unregistered storage.
+                // SAFETY: `raw` came from `Arc::into_raw` above and was not published.
+                drop(unsafe { Arc::from_raw(raw) });
+            }
+        }
+        self.engine.get().expect("published just above")
     }
 
     /// Takes an object, returning it to the pool when the guard drops.
@@ -750,7 +776,7 @@ impl<T: Send + 'static, F: Fn() -> T, R: Fn(&mut T), K: Fn(&T) -> bool> Pool<T, 
 
     /// Approximate counters, summed over all threads.
     pub fn stats(&self) -> Stats {
-        match self.engine.tiers.get() {
+        match self.engine.get() {
             Some(t) => t.stats(),
             None => Stats {
                 cycles: crate::cleanup::cycles(),
@@ -767,7 +793,7 @@ impl<T, F, R, K> fmt::Debug for Pool<T, F, R, K> {
             .field("reset", &self.reset.is_some())
             .field("keep_if", &self.keep_if.is_some())
             .field("max_per_thread", &self.max_per_thread)
-            .field("initialized", &self.engine.tiers.get().is_some())
+            .field("initialized", &self.engine.get().is_some())
             .finish()
     }
 }

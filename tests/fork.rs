@@ -87,7 +87,16 @@ fn fork_during_concurrent_use_leaves_a_usable_child() {
     let _s = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     reuse_pool::set_cleanup_interval(None);
     let stop = AtomicBool::new(false);
+    /// Stops the workers however the rounds end: a failed round panics, and the scope would
+    /// otherwise wait for them for ever.
+    struct StopOnDrop<'a>(&'a AtomicBool);
+    impl Drop for StopOnDrop<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, Relaxed);
+        }
+    }
     std::thread::scope(|s| {
+        let _stop = StopOnDrop(&stop);
         for _ in 0..2 {
             s.spawn(|| {
                 while !stop.load(Relaxed) {
@@ -124,6 +133,5 @@ fn fork_during_concurrent_use_leaves_a_usable_child() {
             });
             assert_eq!(code, 0, "child of round {round}");
         }
-        stop.store(true, Relaxed);
     });
 }
