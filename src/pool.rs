@@ -159,6 +159,7 @@ impl<T> Engine<T> {
     }
 
     /// The storage, if created.
+    #[inline(always)]
     fn get(&self) -> Option<&Tiers<T>> {
         // load-acquire: pairs with the compare-and-swap in `Pool::init`.
         let p = self.fast.load(Ordering::Acquire);
@@ -281,16 +282,15 @@ impl<T, F, R, K> Pool<T, F, R, K> {
     /// The pool's tiers exist: a guard of this pool has been made.
     #[inline(always)]
     pub(crate) unsafe fn guard_put(&self) -> crate::guard::PutFrom<T> {
-        // load-acquire: pairs with the store-release in `init`; the thread that made the guard
-        // saw the pointer set, and the guard reached this thread by some synchronising hand-off.
-        let tiers = self.engine.fast.load(Ordering::Acquire);
+        // The thread that made the guard saw the storage published, and the guard reached this
+        // thread by some synchronising hand-off.
+        let tiers = self.engine.get();
         debug_assert!(
-            !tiers.is_null(),
+            tiers.is_some(),
             "reuse_pool: a guard of a pool without storage"
         );
-        // SAFETY: non-null by the caller's promise; it points into the `Arc` held by `engine`,
-        // alive while `&self` is.
-        unsafe { (*tiers).guard_put() }
+        // SAFETY: the storage exists (caller).
+        unsafe { tiers.unwrap_unchecked() }.guard_put()
     }
 
     /// Like [`reset`](Pool::reset), with a closure that may capture: runs `reset` on every
@@ -501,14 +501,10 @@ impl<T, F, R, K> Pool<T, F, R, K> {
 impl<T: Send + 'static, F: Fn() -> T, R: Fn(&mut T), K: Fn(&T) -> bool> Pool<T, F, R, K> {
     #[inline(always)]
     pub(crate) fn tiers(&self) -> &Tiers<T> {
-        // load-acquire: pairs with the store-release in `init`, so the storage is initialised.
-        let fast = self.engine.fast.load(Ordering::Acquire);
-        if fast.is_null() {
-            return self.init();
+        match self.engine.get() {
+            Some(tiers) => tiers,
+            None => self.init(),
         }
-        // SAFETY: a non-null `fast` points into the `Arc` that `engine` owns until the pool
-        // drops; `&self` keeps the pool alive.
-        unsafe { &*fast }
     }
 
     #[cold]
@@ -523,9 +519,9 @@ impl<T: Send + 'static, F: Fn() -> T, R: Fn(&mut T), K: Fn(&T) -> bool> Pool<T, 
                 .with_guard_put(crate::guard::put_from::<T, F, R, K>),
         );
         let raw = Arc::into_raw(fresh.clone()) as *mut Tiers<T>;
-        // compare-and-swap, release on success: pairs with the load-acquire in `tiers` and
-        // `Engine::get`, so the storage is initialised for whoever sees the pointer; acquire on
-        // failure, for the same reason about the winner's storage.
+        // compare-and-swap, release on success: pairs with the load-acquire in `Engine::get`, so
+        // the storage is initialised for whoever sees the pointer; acquire on failure, for the
+        // same reason about the winner's storage.
         match self.engine.fast.compare_exchange(
             ptr::null_mut(),
             raw,
