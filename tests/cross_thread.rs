@@ -287,3 +287,44 @@ fn idle_thread_objects_dropped_after_two_cycles() {
         owner.finish();
     });
 }
+
+/// Threads that use a fresh pool at the same moment all race to create its storage, which is
+/// published once (a compare-and-swap; the losers drop theirs, unused): every thread's returns
+/// land in the one storage that the pool counts and drains, and no object is lost or dropped
+/// twice.
+#[test]
+fn threads_racing_a_fresh_pools_first_use_share_one_storage() {
+    let _cycles = cycles_lock();
+    manual_cycles();
+    const THREADS: usize = 4;
+    const ROUNDS: usize = if cfg!(miri) { 3 } else { 200 };
+    let counters = Counters::new();
+    for round in 0..ROUNDS {
+        let pool = tracked_pool(&counters);
+        let start = Barrier::new(THREADS);
+        thread::scope(|s| {
+            for _ in 0..THREADS {
+                s.spawn(|| {
+                    start.wait();
+                    drop(pool.get()); // created, then cached
+                    pool.put(counters.make());
+                });
+            }
+        });
+        let st = pool.stats();
+        // A thread may inherit the cache of one that exited before it started: a hit then.
+        let gets = st.hits + st.misses + st.steals + st.victim_hits + st.depot_takes;
+        assert_eq!(
+            (gets, st.puts),
+            (THREADS as u64, 2 * THREADS as u64),
+            "round {round}: every thread's get and returns counted in one storage: {st:?}"
+        );
+        drop(pool);
+        assert_eq!(
+            counters.dropped(),
+            counters.created(),
+            "round {round}: the pool's drop found every cached object"
+        );
+    }
+    counters.assert_all_dropped_once();
+}
