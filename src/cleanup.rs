@@ -17,7 +17,9 @@
 //! [`DEFAULT_CLEANUP_INTERVAL`] by default.
 
 use crate::barrier;
-use crate::registry;
+use crate::registry::{self, Garbage};
+use std::cell::{Cell, RefCell};
+use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -42,7 +44,13 @@ pub fn cycles() -> u64 {
 ///
 /// Cycles are serialised: a call waits for a cycle in progress on another thread. The aged-out
 /// objects are dropped after the cycle has released its lock, so an object's `Drop` may use any
-/// pool, call `cleanup()` (which then runs a cycle of its own) or drop a pool.
+/// pool, call `cleanup()` or drop a pool.
+///
+/// A `cleanup()` called by such a `Drop`, while this thread drops a cycle's objects, runs its
+/// cycle at once (it is counted by [`cycles`] before it returns) but leaves the objects that
+/// cycle ages out to the outermost `cleanup()` on the thread, which drops them after the ones it
+/// already had, before it returns. So the stack stays a few frames deep however many objects
+/// each cycle drops and however many cycles their `Drop`s ask for.
 ///
 /// # Panics
 ///
@@ -84,12 +92,57 @@ pub fn cleanup() {
             .collect::<Vec<_>>()
     };
     // No lock and no pin is held from here on: dropping objects runs the user's code.
+    drop_garbage(garbage);
+}
+
+thread_local! {
+    /// While this thread drops the objects of a cycle (in [`drop_garbage`]): the queue of what
+    /// is left to drop, on that call's stack. Null otherwise.
+    ///
+    /// Only this thread reads or writes it. A `Cell` of a raw pointer has no destructor, so it
+    /// is usable from thread-local destructors too.
+    static DROPPING: Cell<*const RefCell<Vec<Garbage>>> = const { Cell::new(ptr::null()) };
+}
+
+/// Drops what one cycle aged out, or, when this thread is already inside `drop_garbage` (an
+/// object's `Drop` called `cleanup()`), queues it for that outer call: a `Drop` that calls
+/// `cleanup()` would otherwise nest one cycle on the stack per object dropped.
+///
+/// The outer call drops its own batches, then every batch queued meanwhile, in a loop, and
+/// resumes the first panic of an object's `Drop` once the queue is empty.
+fn drop_garbage(garbage: Vec<Garbage>) {
+    let outer = DROPPING.with(Cell::get);
+    if !outer.is_null() {
+        // SAFETY: a non-null `DROPPING` points to the `queue` of the `drop_garbage` call below
+        // on this same thread, which is still running (it is the caller, some frames up): it
+        // resets `DROPPING` to null, also when unwinding, before `queue` goes out of scope. It
+        // borrows `queue` only for a `pop` or an `append`, never while a batch runs, so this
+        // borrow cannot overlap another.
+        let queue = unsafe { &*outer };
+        queue.borrow_mut().extend(garbage);
+        return;
+    }
+    let queue = RefCell::new(garbage);
+    /// Resets `DROPPING` when the loop ends, also when it unwinds.
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            DROPPING.with(|d| d.set(ptr::null()));
+        }
+    }
+    DROPPING.with(|d| d.set(&queue));
+    let reset = Reset;
     let mut panicked = None;
-    for g in garbage {
+    loop {
+        // FIFO order is not needed; popping from the end keeps each step O(1).
+        let next = queue.borrow_mut().pop();
+        let Some(g) = next else { break };
+        // Runs the user's `Drop`s; a batch catches their panics itself.
         if let Some(p) = g() {
             panicked.get_or_insert(p);
         }
     }
+    drop(reset);
     if let Some(p) = panicked {
         std::panic::resume_unwind(p);
     }
