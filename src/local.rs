@@ -229,6 +229,10 @@ pub(crate) enum Found<T> {
 /// The owner's fast paths need no bounds on `T`: a guard, whose `Drop` cannot have any, returns
 /// its object through them.
 impl<T> Local<T> {
+    /// Whether cleanup and the pool's drop must leave this cache alone (see `frozen`).
+    pub(crate) fn is_frozen(&self) -> bool {
+        self.frozen.load(Ordering::Relaxed)
+    }
     /// Whether the calling thread holds this cache's index, i.e. owns it.
     #[inline(always)]
     pub(crate) fn is_current(&self) -> bool {
@@ -405,11 +409,6 @@ impl<T: Send + 'static> Local<T> {
         // Relaxed: written before the child runs any other thread; threads it starts later are
         // ordered after it by their spawn.
         self.frozen.store(true, Ordering::Relaxed);
-    }
-
-    /// Whether cleanup and the pool's drop must leave this cache alone (see `frozen`).
-    pub(crate) fn is_frozen(&self) -> bool {
-        self.frozen.load(Ordering::Relaxed)
     }
 
     /// The cache of thread index `id` (see `raw_index`).

@@ -165,14 +165,31 @@ impl<T: Send + 'static> Locals<T> {
     }
 }
 
+/// Frees a cache at the table's drop, unless a fork froze it: a frozen cache belonged to a
+/// thread that does not exist in this (forked) process and may have been cut off in the middle
+/// of an operation, so its magazine and deque are leaked, never dropped (`crate::fork`).
+///
+/// # Safety
+///
+/// `local` is null or came from `Box::into_raw` in `install`, and is freed nowhere else.
+unsafe fn free_unless_frozen<T>(local: *mut Local<T>) {
+    if local.is_null() {
+        return;
+    }
+    // SAFETY: non-null, so a live box (the caller's contract); only read here.
+    if unsafe { &*local }.is_frozen() {
+        return;
+    }
+    // SAFETY: the caller's contract: a box from `Box::into_raw`, freed only here.
+    drop(unsafe { Box::from_raw(local) });
+}
+
 impl<T> Drop for Locals<T> {
     fn drop(&mut self) {
         for entry in &self.direct {
             let local = entry.load(Ordering::Acquire);
-            if !local.is_null() {
-                // SAFETY: installed by `install` from `Box::into_raw`, freed only here.
-                drop(unsafe { Box::from_raw(local) });
-            }
+            // SAFETY: installed by `install` from `Box::into_raw`, freed only here.
+            unsafe { free_unless_frozen(local) };
         }
         for (b, slot) in self.buckets.iter().enumerate() {
             let bucket = slot.load(Ordering::Acquire);
@@ -183,10 +200,8 @@ impl<T> Drop for Locals<T> {
                 // SAFETY: non-null bucket of `bucket_len(b)` entries, `i` in bounds; `&mut self`
                 // means nothing else uses the table.
                 let local = unsafe { &*bucket.add(i) }.load(Ordering::Acquire);
-                if !local.is_null() {
-                    // SAFETY: installed by `install` from `Box::into_raw`, freed only here.
-                    drop(unsafe { Box::from_raw(local) });
-                }
+                // SAFETY: installed by `install` from `Box::into_raw`, freed only here.
+                unsafe { free_unless_frozen(local) };
             }
             // SAFETY: allocated in `install` as a boxed slice of exactly this length.
             drop(unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(bucket, bucket_len(b))) });

@@ -135,3 +135,58 @@ fn fork_during_concurrent_use_leaves_a_usable_child() {
         }
     });
 }
+
+/// Regression: a frozen cache's objects were dropped when the child dropped the pool (the docs
+/// say they are leaked: their owner does not exist in the child and may have been cut off in
+/// the middle of an operation).
+#[test]
+fn a_frozen_cache_is_leaked_not_dropped_when_the_child_drops_the_pool() {
+    use std::sync::atomic::AtomicUsize;
+    use std::sync::{mpsc, Arc};
+    static DROPS: AtomicUsize = AtomicUsize::new(0);
+    struct Counted;
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            DROPS.fetch_add(1, Relaxed);
+        }
+    }
+    let _s = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    reuse_pool::set_cleanup_interval(None);
+    // The depot off: every object stays in the putting thread's own cache.
+    let pool = Arc::new(Pool::new(|| Counted).max_per_thread(64).max_shared(0));
+    let (put_done, wait_put) = mpsc::channel();
+    let (release, wait_release) = mpsc::channel::<()>();
+    let p = pool.clone();
+    let owner = std::thread::spawn(move || {
+        for _ in 0..10 {
+            p.put(Counted);
+        }
+        drop(p);
+        put_done.send(()).unwrap();
+        // Alive, and so still the owner of its cache, at the fork.
+        let _ = wait_release.recv();
+    });
+    wait_put.recv().unwrap();
+    let code = in_child(move || {
+        DROPS.store(0, Relaxed);
+        let stats = pool.stats();
+        drop(pool); // the last `Arc`: the pool drops in the child
+        let drops = DROPS.load(Relaxed);
+        if drops != 0 {
+            return 10 + drops.min(100) as i32;
+        }
+        if stats.drops != 0 {
+            return 2;
+        }
+        0
+    });
+    release.send(()).unwrap();
+    owner.join().unwrap();
+    assert_eq!(
+        code, 0,
+        "1: panic, 2: drops counted, 10+n: the child dropped n frozen objects"
+    );
+    // In the parent, where the owner is alive, the closure that `in_child` dropped held the last
+    // `Arc`: the pool dropped, with its 10 cached objects.
+    assert_eq!(DROPS.load(Relaxed), 10, "the parent drops its caches");
+}
