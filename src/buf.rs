@@ -300,8 +300,8 @@ fn sample_due(every: u32) -> bool {
 /// static BUFS: reuse_pool::BufPool = reuse_pool::BufPool::new().classes(4096, 64);
 /// ```
 ///
-/// Setters are meant for construction: on a pool already in use, new per-thread bounds apply
-/// only to classes not used yet.
+/// Setters are for construction: on a pool already in use each setter panics ("the pool was
+/// already used"), so that a getter never reports a setting the pool does not apply.
 pub struct BufPool {
     /// One engine pool per class, indexed by `log2` of the class size; only
     /// `cfg.min_shift..=cfg.max_shift` are used. Every buffer cached in `classes[k]` has
@@ -521,6 +521,14 @@ impl BufPool {
     /// HACK: as in `Pool::rebuild`, a `const fn` cannot move fields out of a value with drop
     /// glue, so the fields are read out of a `ManuallyDrop`.
     const fn with_config(self, cfg: Config) -> Self {
+        let mut i = 0;
+        while i < SLOTS {
+            assert!(
+                !self.classes[i].started_owned(),
+                "reuse_pool::BufPool: the pool was already used; set its classes, bounds and calibration before its first use"
+            );
+            i += 1;
+        }
         let this = ManuallyDrop::new(self);
         let p = &this as *const ManuallyDrop<Self> as *const Self;
         let mut classes: [MaybeUninit<Pool<Vec<u8>>>; SLOTS] =

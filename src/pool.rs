@@ -158,6 +158,14 @@ impl<T> Engine<T> {
         }
     }
 
+    /// Whether the storage was created, read where the caller owns the pool by value (its
+    /// `const` builders), so that no other thread can be storing to `fast`.
+    const fn started_owned(&self) -> bool {
+        // SAFETY: `as_ptr` points to the live `fast`; the caller owns the pool, so no other
+        // thread accesses `fast` at the same time and a plain read does not race.
+        !unsafe { *self.fast.as_ptr() }.is_null()
+    }
+
     /// The storage, if created.
     #[inline(always)]
     fn get(&self) -> Option<&Tiers<T>> {
@@ -269,6 +277,12 @@ impl<T, F, R> Pool<T, F, R, fn(&T) -> bool> {
 }
 
 impl<T, F, R, K> Pool<T, F, R, K> {
+    /// Whether the pool's storage exists (it was used), for a caller that owns the pool by value
+    /// (the `const` builders of `BufPool`).
+    pub(crate) const fn started_owned(&self) -> bool {
+        self.engine.started_owned()
+    }
+
     /// Whether a return must run `reset` or `keep_if`.
     #[inline(always)]
     pub(crate) fn is_filtered(&self) -> bool {
@@ -380,7 +394,9 @@ impl<T, F, R, K> Pool<T, F, R, K> {
     ///
     /// # Panics
     ///
-    /// If `n` is zero. In a `static` or `const` this is a compile-time error:
+    /// If the pool was already used (its storage, built with the old bounds, exists): bounds are
+    /// set before the first use. If `n` is zero; in a `static` or `const` this is a compile-time
+    /// error:
     ///
     /// ```compile_fail
     /// static P: reuse_pool::Pool<Vec<u8>> = reuse_pool::Pool::new(Vec::new).max_per_thread(0);
@@ -389,6 +405,10 @@ impl<T, F, R, K> Pool<T, F, R, K> {
         assert!(
             n > 0,
             "reuse_pool::Pool::max_per_thread: the per-thread bound must be at least 1"
+        );
+        assert!(
+            !self.engine.started_owned(),
+            "reuse_pool::Pool::max_per_thread: the pool was already used; set its bounds before its first use"
         );
         // SAFETY: `reset` and `keep_if` are each read out once and handed to `rebuild`, which
         // forgets `self`'s copies.
@@ -452,7 +472,16 @@ impl<T, F, R, K> Pool<T, F, R, K> {
     ///     reuse_pool::Pool::new(|| Vec::with_capacity(64 << 10)).max_shared(1024);
     /// assert_eq!(BIG.get_max_shared(), 1024);
     /// ```
+    ///
+    /// # Panics
+    ///
+    /// If the pool was already used (its storage, built with the old bound, exists): bounds are
+    /// set before the first use.
     pub const fn max_shared(self, n: usize) -> Self {
+        assert!(
+            !self.engine.started_owned(),
+            "reuse_pool::Pool::max_shared: the pool was already used; set its bounds before its first use"
+        );
         let mut this = self;
         this.max_shared = n;
         this
