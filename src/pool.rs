@@ -163,7 +163,13 @@ impl<T> Engine<T> {
     const fn started_owned(&self) -> bool {
         // SAFETY: `as_ptr` points to the live `fast`; the caller owns the pool, so no other
         // thread accesses `fast` at the same time and a plain read does not race.
-        !unsafe { *self.fast.as_ptr() }.is_null()
+        let p = unsafe { *self.fast.as_ptr() };
+        // `<*mut T>::is_null` is `const` only from Rust 1.84, so the null test goes through
+        // `Option<NonNull<T>>`.
+        // SAFETY: `Option<NonNull<T>>` has the size and layout of `*mut T`, with `None` for null
+        // (the guaranteed null-pointer optimisation); every pointer value is a valid one.
+        let p = unsafe { std::mem::transmute::<*mut Tiers<T>, Option<ptr::NonNull<Tiers<T>>>>(p) };
+        p.is_some()
     }
 
     /// The storage, if created.
