@@ -547,13 +547,18 @@ impl<T: Send + 'static, F: Fn() -> T, R: Fn(&mut T), K: Fn(&T) -> bool> Pool<T, 
         if let Some(tiers) = self.engine.get() {
             return tiers;
         }
-        // Built outside any lock, then published with one compare-and-swap (see `Engine`), then
-        // registered (the registry's lock is one the `fork` handlers take).
+        // Built outside any lock, registered (the registry's lock is one the `fork` handlers
+        // take), then published with one compare-and-swap (see `Engine`). Registered first, so
+        // that storage other threads can see is always one that cycles visit and that a forked
+        // child freezes the caches of: a fork between a publication and its registration would
+        // leave the child a pool whose caches of vanished threads it drops at the pool's drop.
         let fresh = Arc::new(
             Tiers::new(self.max_per_thread, self.max_shared)
                 .with_guard_put(crate::guard::put_from::<T, F, R, K>),
         );
-        let raw = Arc::into_raw(fresh.clone()) as *mut Tiers<T>;
+        let cycle = fresh.clone() as Arc<dyn Cycle>;
+        registry::register(cycle.clone());
+        let raw = Arc::into_raw(fresh) as *mut Tiers<T>;
         // compare-and-swap, release on success: pairs with the load-acquire in `Engine::get`, so
         // the storage is initialised for whoever sees the pointer; acquire on failure, for the
         // same reason about the winner's storage.
@@ -563,9 +568,11 @@ impl<T: Send + 'static, F: Fn() -> T, R: Fn(&mut T), K: Fn(&T) -> bool> Pool<T, 
             Ordering::AcqRel,
             Ordering::Acquire,
         ) {
-            Ok(_) => registry::register(fresh as Arc<dyn Cycle>),
+            Ok(_) => {}
             Err(_) => {
-                // Another thread won the race: drop this thread's unused, unregistered storage.
+                // Another thread won the race: unregister and drop this thread's unused storage
+                // (no thread ever saw it, so it holds no cache and no object).
+                registry::unregister(&cycle);
                 // SAFETY: `raw` came from `Arc::into_raw` above and was not published.
                 drop(unsafe { Arc::from_raw(raw) });
             }
