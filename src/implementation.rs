@@ -14,6 +14,48 @@
 //! `pin`/`runtime_procPin` becomes a lookup of the current thread's cache in the pool's table,
 //! indexed by a small per-thread index that is recycled when threads exit.
 //!
+//! A global registry lets one cleanup cycle visit every pool in O(pools + threads). What each shared structure costs on many
+//! cores is in `docs/SCALING.md`.
+//!
+//! # Guarantees
+//!
+//! The same as Go's `sync.Pool`, with the differences Rust allows:
+//!
+//! * `get` returns an object returned earlier (after `reset`) or a fresh `create()`. Never the same
+//!   object to two holders; every object is dropped exactly once (when discarded, rejected by
+//!   `keep_if`, over the bounds of the thread's cache and the depot, aged out by cleanup, or when the
+//!   pool drops).
+//! * A return that finds the thread's cache full moves a whole magazine to the depot, where any
+//!   thread finds it; only when the depot is full too (or off) is it dropped.
+//! * A return happens-before the `get` that hands the object out again.
+//! * A cleanup cycle drops what the previous cycle moved to the victim tier and moves everything still
+//!   cached there. An object unused for two cycles is dropped; one used within the last cycle is not.
+//!   This holds for objects cached by idle and exited threads too.
+//! * A blocked or exited thread keeps at most one magazine (32 objects) out of other threads' reach
+//!   until the next cycle; the rest of its objects are in its deque, where others steal them (a miss
+//!   probes 8 other threads' deques, the next 8 on its next miss), or in the depot.
+//! * A panic in `create`, `reset`, `keep_if` or `T::drop` leaves the pool usable.
+//! * Not promised, as in Go: which object you get, that any object survives, order.
+//! * After `fork` (Unix), the child's pools work: the crate's locks are taken around the fork, the
+//!   caches of the threads that did not survive it are frozen (never aged or dropped in the child:
+//!   their private magazines are leaked there, their deques can still be stolen from), and automatic
+//!   cycles resume on the child's next pool operation off the fast path; one limit remains, see
+//!   [`fork`](#fork).
+//!
+//! # What takes a lock
+//!
+//! | path | synchronisation |
+//! |---|---|
+//! | a thread's own hit and return (its private magazine) | no lock, no atomic read-modify-write; on Linux no fence instruction |
+//! | spilling to and refilling from the thread's own deque | lock-free (`crossbeam-deque`) |
+//! | stealing a magazine from another thread's deque | lock-free: one compare-and-swap per magazine, under an epoch pin |
+//! | the per-CPU depot (overflow of a full cache, refill of an empty one) | lock-free: one compare-and-swap per magazine on the CPU's shard, under a pin of the crate's own epoch collector |
+//! | the victim tier (a miss after the steals) | a spin lock per pool, taken only when the tier holds anything |
+//! | a pool's first use (registration), a thread's first use of the crate and its exit | a global mutex |
+//! | cleanup cycles | a global cycle lock and a per-cache lock; while a cycle reclaims a thread's cache, that thread's gets and returns take the cache's lock |
+//!
+//! None of these locks is held while code of the crate's users runs (see [Code the crate does not own](#code-the-crate-does-not-own)).
+//!
 //! # The fast path
 //!
 //! `get` on a hit: load the pool's storage pointer, read the thread index (a `const`
@@ -96,3 +138,9 @@
 //! threads that did not survive the fork are frozen (never aged or dropped there: their private
 //! magazines are leaked, their deques can still be stolen from), the epoch collector is replaced
 //! and automatic cycles restart on the child's next pool operation off the fast path.
+//!
+//! The crate's one-time set-up (the fence mode, the fork handlers, a pool's storage) uses no
+//! `Once`, which a fork during another thread's first use would leave stuck in the child. One
+//! limit remains outside the crate: crossbeam-epoch's global collector (pinned when a thread steals
+//! from another's deque) is created lazily behind a `Once`; a fork during the very first steal of
+//! the process could leave the child waiting on it.
