@@ -27,9 +27,11 @@
 //!
 //! The handlers allocate nothing and start no thread.
 //!
-//! Not covered: a fork while another thread creates the process's *first* pool, inside the
-//! one-time initialisations of the process (the fence mode, these handlers, the shard count),
-//! can leave the child's first pool use waiting for an initialisation that no thread finishes.
+//! Not covered: a `fork()` called from one of the forking thread's TLS destructors, after this
+//! module's per-thread record of the held locks is destroyed. The handlers then take no lock
+//! (there is nowhere to keep them until the parent and child handlers), so the fork goes on
+//! unprotected: a child forked while another thread holds one of the crate's locks can block on
+//! its first pool use. Nor is crossbeam-epoch's own lazy set-up (see the `implementation` docs).
 
 #[cfg(all(unix, not(miri), not(reuse_pool_loom)))]
 mod imp {
@@ -77,8 +79,12 @@ mod imp {
 
     extern "C" fn prepare() {
         // A second registration's `prepare` for the same fork: the locks are held already.
-        if HELD.try_with(|h| h.borrow().is_some()).unwrap_or(false) {
-            return;
+        // In a TLS destructor after `HELD` is gone (`Err`): nowhere to keep the locks until the
+        // parent or child handler, so none is taken and the fork goes on unprotected (see the
+        // module docs). Taking them here would leave the pools' spin locks held for good.
+        match HELD.try_with(|h| h.borrow().is_some()) {
+            Ok(false) => {}
+            Ok(true) | Err(_) => return,
         }
         let cycle = registry::cycle_lock();
         let pools = registry::pools_lock();
@@ -93,9 +99,9 @@ mod imp {
             pools,
             _cycle: cycle,
         };
-        // Fails only while the thread is in its TLS destructors: the closure, and the locks
-        // with it, are then dropped at once, and the fork goes on unprotected.
-        let _ = HELD.try_with(move |h| *h.borrow_mut() = Some(held));
+        // Cannot fail: `HELD` was alive at the top of this handler, and a thread-local is
+        // destroyed only by its own thread, which is here.
+        HELD.with(move |h| *h.borrow_mut() = Some(held));
     }
 
     extern "C" fn parent() {

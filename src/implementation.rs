@@ -143,4 +143,6 @@
 //! `Once`, which a fork during another thread's first use would leave stuck in the child. One
 //! limit remains outside the crate: crossbeam-epoch's global collector (pinned when a thread steals
 //! from another's deque) is created lazily behind a `Once`; a fork during the very first steal of
-//! the process could leave the child waiting on it.
+//! the process could leave the child waiting on it. And a `fork()` called from a TLS destructor
+//! of the forking thread, once the crate's per-thread record of the locks it holds across the
+//! fork is gone, takes none of them: the fork goes on unprotected (`src/fork.rs`).

@@ -190,3 +190,50 @@ fn a_frozen_cache_is_leaked_not_dropped_when_the_child_drops_the_pool() {
     // `Arc`: the pool dropped, with its 10 cached objects.
     assert_eq!(DROPS.load(Relaxed), 10, "the parent drops its caches");
 }
+
+/// Regression: a `fork()` from a TLS destructor that runs after the crate's per-thread record
+/// of the fork's locks is gone took every pool's victim-tier lock and never released it, so the
+/// next cleanup cycle in the parent spun for ever.
+#[test]
+fn a_fork_from_a_late_tls_destructor_leaves_the_parent_usable() {
+    struct ForkOnExit;
+    impl Drop for ForkOnExit {
+        fn drop(&mut self) {
+            // The child exits at once; the parent reaps it.
+            let code = in_child(|| 0);
+            assert_eq!(code, 0);
+        }
+    }
+    thread_local! {
+        static LATE: std::cell::RefCell<Option<ForkOnExit>> = const { std::cell::RefCell::new(None) };
+    }
+    let _s = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    reuse_pool::set_cleanup_interval(None);
+    let pool = Pool::new(|| 0u64);
+    pool.put(1);
+    cleanup(); // something in the victim tier, so a cycle takes its lock
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            // Registered first, so destroyed after the thread-locals the crate registers later
+            // (destructors run in reverse order of registration).
+            LATE.with(|l| *l.borrow_mut() = Some(ForkOnExit));
+            // A fork on this thread: the crate's fork handlers use their thread-local.
+            assert_eq!(in_child(|| 0), 0);
+            drop(pool.get());
+        });
+    });
+    // The thread exited, its late destructor forked. The parent's cycles must still run.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let t = std::thread::spawn(move || {
+        cleanup();
+        cleanup();
+        let _ = tx.send(());
+    });
+    if rx.recv_timeout(Duration::from_secs(30)).is_err() {
+        // Its drop would block on the same lock: leave it, and the stuck thread, behind.
+        std::mem::forget(pool);
+        panic!("cleanup blocked after a fork from a TLS destructor");
+    }
+    t.join().unwrap();
+    assert!(pool.try_take().is_none(), "two cycles aged everything out");
+}
