@@ -76,7 +76,8 @@
 //! | a thread's own hit and return (its private magazine) | no lock, no atomic read-modify-write; on Linux no fence instruction either (see [Performance](#performance)) |
 //! | spilling to and refilling from the thread's own deque | lock-free (`crossbeam-deque`) |
 //! | stealing a magazine from another thread's deque | lock-free: one compare-and-swap per magazine, under an epoch pin |
-//! | the victim tier (a miss after the steals) | a mutex per pool |
+//! | the per-CPU depot (overflow of a full cache, refill of an empty one) | lock-free: one compare-and-swap per magazine on the CPU's shard, under a pin of the crate's own epoch collector |
+//! | the victim tier (a miss after the steals) | a spin lock per pool, taken only when the tier holds anything |
 //! | a pool's first use (registration), a thread's first use of the crate and its exit | a global mutex |
 //! | cleanup cycles | a global cycle lock and a per-cache lock; while a cycle reclaims a thread's cache, that thread's gets and returns take the cache's lock |
 //!
