@@ -59,6 +59,14 @@ impl Drop for Obj {
     }
 }
 
+/// Takes this file's lock, stops automatic cycles and drains the pool, then zeroes the counts.
+fn serial_start() -> std::sync::MutexGuard<'static, ()> {
+    let l = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    reuse_pool::set_cleanup_interval(None);
+    reset_counts();
+    l
+}
+
 fn reset_counts() {
     CLEANUP_ON_DROP.store(false, Relaxed);
     BUDGET.store(0, Relaxed);
@@ -71,9 +79,7 @@ fn reset_counts() {
 
 #[test]
 fn drop_calling_cleanup_with_thousands_of_cached_objects() {
-    let _l = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    reuse_pool::set_cleanup_interval(None);
-    reset_counts();
+    let _l = serial_start();
     const N: usize = if cfg!(miri) { 200 } else { 5_000 };
     let held: Vec<Obj> = (0..N).map(|_| POOL.take()).collect();
     for o in held {
@@ -101,9 +107,7 @@ fn drop_calling_cleanup_with_thousands_of_cached_objects() {
 
 #[test]
 fn a_chain_of_drops_each_asking_for_two_cycles_stays_shallow() {
-    let _l = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    reuse_pool::set_cleanup_interval(None);
-    reset_counts();
+    let _l = serial_start();
     const CHAIN: usize = if cfg!(miri) { 200 } else { 20_000 };
     BUDGET.store(CHAIN, Relaxed);
     POOL.put(Obj::new());
@@ -120,9 +124,7 @@ fn a_chain_of_drops_each_asking_for_two_cycles_stays_shallow() {
 
 #[test]
 fn two_threads_with_held_objects_and_a_drop_that_calls_cleanup() {
-    let _l = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    reuse_pool::set_cleanup_interval(None);
-    reset_counts();
+    let _l = serial_start();
     CLEANUP_ON_DROP.store(true, Relaxed);
     const ROUNDS: usize = if cfg!(miri) { 20 } else { 2_000 };
     std::thread::scope(|s| {
