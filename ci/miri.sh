@@ -35,7 +35,7 @@ on_err() {
 trap on_err ERR
 
 # Integration tests run in fast mode: the core behaviours, about a minute of Miri in all.
-FAST_TESTS=(go_pool cross_thread thread_exit cleanup cleanup_recursion panics downstream)
+FAST_TESTS=(go_pool cross_thread thread_exit cleanup cleanup_recursion panics downstream pools)
 
 mode="${1:-}"
 if [ "$mode" = fast ] || [ "${REUSE_POOL_CI_FAST:-0}" = 1 ]; then

@@ -84,7 +84,7 @@ pub(crate) const fn shape(per_thread: usize) -> (usize, usize) {
         (per_thread / magazines, magazines - 1)
     }
 }
-/// `Local::raw_index` of a cache that belongs to no thread index (never a thread's raw value).
+/// `Hot::raw_index` of a cache that belongs to no thread index (never a thread's raw value).
 const NO_INDEX: usize = usize::MAX - 1;
 
 /// Most empty magazines a thread keeps for reuse.
@@ -140,7 +140,8 @@ impl<T> State<T> {
 /// The part of the cache that the owner touches on every operation.
 ///
 /// `repr(C)`, in this order, so that everything a hit reads or writes (the flags, `batch`, the
-/// two counters and the magazine's pointer and length) lies in the first 64 bytes: one cache line
+/// two counters, the owner's index and the magazine's pointer and length) lies in the first 64
+/// bytes (8 + 8 + 16 + 8 + 24 on 64-bit targets): one cache line
 /// per get or put (where `CachePadded` aligns `Hot` to a line, as on x86-64 and aarch64) instead
 /// of the three that the compiler's own field order spread it over.
 #[derive(Debug)]
@@ -160,6 +161,11 @@ struct Hot<T> {
     hits: AtomicU64,
     /// Objects returned to this cache. Owner-written, like `Counters`.
     puts: AtomicU64,
+    /// `thread_id::raw()` of every thread that holds this cache's index: the index plus one.
+    /// [`NO_INDEX`] for a cache made outside a table (the models). Immutable once the cache is
+    /// installed. Here, in the hot line, because a guard's return reads it to tell whether it
+    /// runs on the thread the object came from.
+    raw_index: usize,
     state: UnsafeCell<State<T>>,
     /// Empty magazines (capacity `batch`) for the owner to reuse. Owner thread only.
     spares: UnsafeCell<Vec<Vec<T>>>,
@@ -177,9 +183,6 @@ struct Hot<T> {
 #[derive(Debug)]
 pub(crate) struct Local<T> {
     hot: CachePadded<Hot<T>>,
-    /// `thread_id::raw()` of every thread that holds this cache's index: the index plus one.
-    /// [`NO_INDEX`] for a cache made outside a table (the models). Immutable.
-    raw_index: usize,
     /// What other threads read to steal, on its own cache line, away from the owner's stores.
     shared: CachePadded<Shared<T>>,
     /// The pool's depot, where full magazines go when the deque is full.
@@ -236,7 +239,7 @@ impl<T> Local<T> {
     /// Whether the calling thread holds this cache's index, i.e. owns it.
     #[inline(always)]
     pub(crate) fn is_current(&self) -> bool {
-        crate::thread_id::raw() == self.raw_index
+        crate::thread_id::raw() == self.hot.raw_index
     }
 
     /// Owner only: enters a lock-free window. Returns false if cleanup is reclaiming, in which
@@ -290,6 +293,21 @@ impl<T> Local<T> {
         // store-release: pairs with the load-acquire in `retire`'s wait, so our access to `state`
         // happens-before cleanup's.
         self.hot.busy.store(false, Ordering::Release);
+    }
+
+    /// Owner only: the addresses of the cache's hot line and of its magazine's buffer, for the
+    /// layout diagnostic [`Pool::hit_addresses`](crate::Pool::hit_addresses). `None` while
+    /// cleanup is reclaiming this cache.
+    pub(crate) fn hot_addresses(&self) -> Option<(usize, usize)> {
+        if !self.enter() {
+            return None;
+        }
+        let mag = self.hot.state.with_mut(|s| {
+            // SAFETY: as in `pop_fast_into`; only the buffer's address is read.
+            unsafe { (*s).mag.as_ptr() as usize }
+        });
+        self.leave();
+        Some((&*self.hot as *const Hot<T> as usize, mag))
     }
 
     /// Owner only: the fast path of `get`, writing the object straight into `out` (no moves
@@ -379,13 +397,13 @@ impl<T: Send + 'static> Local<T> {
                 slow: Mutex::new(()),
                 hits: AtomicU64::new(0),
                 puts: AtomicU64::new(0),
+                raw_index: NO_INDEX,
                 counters: Counters::default(),
             }),
             shared: CachePadded::new(Shared {
                 stealer,
                 stocked: AtomicBool::new(false),
             }),
-            raw_index: NO_INDEX,
             depot,
             frozen: AtomicBool::new(false),
         }
@@ -411,9 +429,9 @@ impl<T: Send + 'static> Local<T> {
         self.frozen.store(true, Ordering::Relaxed);
     }
 
-    /// The cache of thread index `id` (see `raw_index`).
+    /// The cache of thread index `id` (see `Hot::raw_index`).
     pub(crate) fn for_index(mut self, id: usize) -> Self {
-        self.raw_index = id + 1;
+        self.hot.raw_index = id + 1;
         self
     }
 
@@ -724,6 +742,7 @@ mod tests {
             ("batch", offset_of!(H, batch)),
             ("hits", offset_of!(H, hits)),
             ("puts", offset_of!(H, puts)),
+            ("raw_index", offset_of!(H, raw_index)),
         ] {
             assert!(at < 64, "{field} at byte {at}");
         }

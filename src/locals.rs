@@ -2,7 +2,8 @@
 //!
 //! A flat array for the first 64 indices, then buckets of doubling size of pointers to boxed
 //! [`Local`]s, as in the `thread_local` crate: lookup is one load (two above 64), no lock, no
-//! read-modify-write.
+//! read-modify-write. A hit rarely looks here: each thread remembers the cache it found last
+//! (`Tiers::local_fast`), so the extra load above 64 is paid only when a thread switches pools.
 //! A cache, once installed, lives as long as the pool. When its thread exits the cache stays
 //! where it is: other threads keep stealing from its deque, cleanup keeps ageing it, and the next
 //! thread that receives the same index becomes its owner. The table therefore never holds more

@@ -812,6 +812,24 @@ impl<T: Send + 'static, F: Fn() -> T, R: Fn(&mut T), K: Fn(&T) -> bool> Pool<T, 
         drop(value);
     }
 
+    /// Where the data that a hit on the calling thread touches lies in memory: the thread's
+    /// index cell (in its TLS block), the pool's storage, the thread's cache (its hot line) and
+    /// its magazine's buffer, in that order, then the thread's index in the pools' tables. `None`
+    /// until the thread has a cache that a hit finds. A diagnostic for `benches/hit_spread.rs`,
+    /// not part of the API.
+    #[doc(hidden)]
+    pub fn hit_addresses(&self) -> Option<[usize; 5]> {
+        let tiers = self.engine.get()?;
+        let (hot, mag) = tiers.hit_addresses()?;
+        Some([
+            crate::thread_id::tls_address(),
+            tiers as *const Tiers<T> as usize,
+            hot,
+            mag,
+            crate::thread_id::index_or_huge(),
+        ])
+    }
+
     /// Approximate counters, summed over all threads.
     pub fn stats(&self) -> Stats {
         match self.engine.get() {
