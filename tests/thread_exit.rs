@@ -243,3 +243,65 @@ fn pool_used_from_thread_local_destructors() {
         "the destructors dropped their handles"
     );
 }
+
+/// Returns its object to its pool when the thread-local holding it is destroyed.
+struct LatePut {
+    pool: Arc<Pool<Tracked, Box<dyn Fn() -> Tracked + Send + Sync>>>,
+    object: Option<Tracked>,
+}
+
+impl Drop for LatePut {
+    fn drop(&mut self) {
+        if let Some(object) = self.object.take() {
+            self.pool.put(object);
+        }
+    }
+}
+
+thread_local! {
+    static LATE_PUT: RefCell<Option<LatePut>> = const { RefCell::new(None) };
+}
+/// A thread that has given its index back (its pool state is released first, its other
+/// thread-local destructors later) no longer owns the cache it used last: a return from a later
+/// destructor is dropped at once, as the docs say, and does not land in that cache, which the
+/// next thread with the same index owns.
+#[test]
+fn a_return_after_the_thread_gave_its_index_back_is_dropped_not_cached() {
+    let _cycles = cycles_lock();
+    manual_cycles();
+    let counters = Counters::new();
+    let create: Box<dyn Fn() -> Tracked + Send + Sync> = {
+        let c = counters.clone();
+        Box::new(move || c.make())
+    };
+    let pool = Arc::new(Pool::from_fn(create));
+    let late = counters.make();
+    let late_id = late.id;
+    {
+        let pool = pool.clone();
+        thread::spawn(move || {
+            // Registered before the thread's first pool use, so its destructor runs after the
+            // pool's per-thread state has been released (destructors run last-registered first).
+            LATE_PUT.with(|l| {
+                *l.borrow_mut() = Some(LatePut {
+                    pool: pool.clone(),
+                    object: Some(late),
+                })
+            });
+            // The thread's cache becomes the one it used last.
+            drop(pool.get());
+        })
+        .join()
+        .unwrap();
+    }
+    // The thread's destructor returned `late`. It must have been dropped at once: had it gone
+    // into the thread's old cache, it would still be alive.
+    assert_eq!(counters.dropped(), 1, "{:?}", pool.stats());
+    assert_eq!(
+        counters.drops_of(late_id),
+        1,
+        "the late return was not the object dropped"
+    );
+    assert_eq!(pool.stats().drops, 1, "{:?}", pool.stats());
+    counters.assert_no_double_drop();
+}
