@@ -576,7 +576,8 @@ impl<T: Send + 'static> Local<T> {
             Ok(()) => bump(&c.depot_puts, 1),
             Err(rejected) => {
                 bump(&c.drops, rejected.len() as u64);
-                drop(rejected);
+                // Flat: an object's `Drop` that returns an object here must not nest.
+                crate::cleanup::drop_flat(rejected);
             }
         }
     }
@@ -617,7 +618,7 @@ impl<T: Send + 'static> Local<T> {
         }
         if let Some(value) = rejected {
             bump(&self.hot.counters.drops, 1);
-            drop(value);
+            crate::cleanup::drop_flat(value);
         }
     }
 

@@ -806,10 +806,11 @@ impl<T: Send + 'static, F: Fn() -> T, R: Fn(&mut T), K: Fn(&T) -> bool> Pool<T, 
         self.discard_value(value);
     }
 
-    /// Drops `value`, counting it as dropped by the pool.
+    /// Drops `value`, counting it as dropped by the pool. Through `cleanup::drop_flat`, so that a
+    /// `Drop` that returns an object which is refused in turn does not nest on the stack.
     pub(crate) fn discard_value(&self, value: T) {
         self.tiers().count_drop(1);
-        drop(value);
+        crate::cleanup::drop_flat(value);
     }
 
     /// Approximate counters, summed over all threads.

@@ -388,7 +388,7 @@ impl<T: Send + 'static> Tiers<T> {
             if let Err(rejected) = self.depot.push(full) {
                 self.cold_drops
                     .fetch_add(rejected.len() as u64, Ordering::Relaxed);
-                drop(rejected);
+                crate::cleanup::drop_flat(rejected);
             }
         }
         value
@@ -424,7 +424,7 @@ impl<T: Send + 'static> Tiers<T> {
                 // A thread in its TLS destructors has no cache to return to; the object is
                 // dropped, as Go drops what a dead P held.
                 self.cold_drops.fetch_add(1, Ordering::Relaxed);
-                drop(value);
+                crate::cleanup::drop_flat(value);
             }
         }
     }
