@@ -136,3 +136,100 @@ fn a_chain_of_magazines_dropped_by_a_full_depot_stays_shallow() {
 fn a_chain_of_returns_refused_by_keep_if_stays_shallow() {
     REFUSED.run(CHAIN);
 }
+
+/// A large object: 256 KiB.
+struct Large {
+    bytes: [u8; LARGE],
+}
+
+const LARGE: usize = 256 << 10;
+
+static LARGE_CREATED: AtomicUsize = AtomicUsize::new(0);
+
+fn make_large() -> Large {
+    LARGE_CREATED.fetch_add(1, Relaxed);
+    Large { bytes: [7; LARGE] }
+}
+
+/// Batches of 4, no deque, a depot of two batches: small enough that returns spill to the depot
+/// and gets refill from it, steal and reach the victim tier.
+static LARGE_POOL: Pool<Large> = Pool::new(make_large).max_per_thread(4).max_shared(8);
+
+/// Runs `f` on a thread with the stack a spawned thread gets by default (2 MiB); a debug build,
+/// whose copies of `T` the optimiser does not remove, gets more.
+fn on_default_stack(f: impl FnOnce() + Send) {
+    let stack = if cfg!(debug_assertions) {
+        64 << 20
+    } else {
+        2 << 20
+    };
+    std::thread::scope(|s| {
+        std::thread::Builder::new()
+            .stack_size(stack)
+            .spawn_scoped(s, f)
+            .unwrap()
+            .join()
+            .unwrap()
+    });
+}
+
+#[inline(never)]
+fn get_and_drop() -> u8 {
+    let g = LARGE_POOL.get();
+    g.bytes[LARGE - 1]
+}
+
+#[inline(never)]
+fn take_one() -> Large {
+    LARGE_POOL.take()
+}
+
+#[inline(never)]
+fn put_one(l: Large) {
+    LARGE_POOL.put(l);
+}
+
+/// Every path of a get and a return (create, hit, spill to the depot, refill from it, steal,
+/// victim tier) moves a 256 KiB object without needing several times its size of stack.
+///
+/// Regression: a miss kept up to seven copies of `T` in one frame (`Local::pop_slow`, `Option<T>`
+/// temporaries), and a get that missed needed more than 3 MiB of stack for this `T` in a release
+/// build: the first `get` on a spawned thread aborted with "has overflowed its stack".
+#[test]
+#[cfg_attr(miri, ignore = "stack sizes: Miri does not model a thread's stack")]
+fn a_large_object_fits_a_default_thread_stack() {
+    on_default_stack(|| {
+        assert_eq!(get_and_drop(), 7, "create");
+        assert_eq!(get_and_drop(), 7, "hit");
+        // Spill: 12 objects, one batch cached, two in the depot.
+        let held: Vec<Large> = (0..12).map(|_| take_one()).collect();
+        for l in held {
+            put_one(l);
+        }
+        // Refill from the magazine and the depot.
+        let held: Vec<Large> = (0..12).map(|_| take_one()).collect();
+        assert!(held.iter().all(|l| l.bytes[0] == 7));
+        for l in held {
+            put_one(l);
+        }
+    });
+    // Another thread finds this one's objects: the depot, then a steal.
+    on_default_stack(|| {
+        let held: Vec<Large> = (0..12).map(|_| take_one()).collect();
+        assert!(held.iter().all(|l| l.bytes[LARGE / 2] == 7));
+        for l in held {
+            put_one(l);
+        }
+    });
+    // The victim tier.
+    reuse_pool::cleanup();
+    on_default_stack(|| {
+        let held: Vec<Large> = (0..12).map(|_| take_one()).collect();
+        drop(held);
+    });
+    assert!(
+        LARGE_POOL.stats().depot_puts > 0,
+        "{:?}",
+        LARGE_POOL.stats()
+    );
+}
