@@ -1,11 +1,13 @@
-//! Objects whose `Drop` returns an object to the pool that dropped them.
+//! Unusual objects and hooks against the engine.
 //!
-//! A pool that gives an object up on a return (its cache and depot are full, `keep_if` refuses
-//! it) drops it; if that object's `Drop` returns another object to the same pool, which is given
-//! up in turn, the chain must run as a loop, not nest one drop per object on the stack.
-//!
-//! Regression: each test overflowed the stack (`has overflowed its stack`, SIGABRT) in debug and
-//! release builds when the pool dropped what it gave up inside the return that gave it up.
+//! * Objects whose `Drop` returns an object to the pool that dropped them. A pool that gives an
+//!   object up on a return (its cache and depot are full, `keep_if` refuses it) drops it; if
+//!   that object's `Drop` returns another object to the same pool, which is given up in turn,
+//!   the chain must run as a loop, not nest one drop per object on the stack. Regression: each
+//!   `a_chain_of_*` test overflowed the stack (`has overflowed its stack`, SIGABRT) in debug and
+//!   release builds when the pool dropped what it gave up inside the return that gave it up.
+//! * A large object (256 KiB) on every path of a get and a return, on a thread with the default
+//!   stack: see `a_large_object_fits_a_default_thread_stack`.
 
 use reuse_pool::Pool;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
