@@ -104,6 +104,11 @@
 //! * Objects to drop (over a bound, rejected, aged out, in a dropped pool) are collected and
 //!   dropped after every lock and pin is released. A cleanup cycle drops the victim set it
 //!   replaced after releasing the cycle lock.
+//! * A `Drop` that calls back into the crate does not nest without bound: an object given up by
+//!   a get or a return whose drop is itself inside such a drop, more than a few levels deep, and
+//!   a cycle's objects aged out inside one, are queued for the thread's outermost drop, which
+//!   runs the queue as a loop (`src/cleanup.rs`, `drop_flat`). A chain of `Drop`s that each
+//!   return an object to a full pool therefore keeps the stack a few frames deep.
 //!
 //! `tests/reentrancy.rs` runs every hook against every action and tier transition.
 //!

@@ -220,13 +220,99 @@ struct Shared<T> {
 // `T: Send` allows.
 unsafe impl<T: Send> Sync for Local<T> {}
 
-/// What a `get` that missed its own tiers and the depot found elsewhere.
+/// What a `get` that missed its own tiers and the depot found elsewhere (the models' and unit
+/// tests' [`Local::pop_slow`]).
 #[derive(Debug)]
+#[allow(dead_code)] // the models (`src/loom.rs`) and unit tests
 pub(crate) enum Found<T> {
     /// A whole magazine stolen from another thread's deque (never empty).
     Stolen(Vec<T>),
     /// One object from the victim tier.
     Victim(T),
+}
+
+/// Runs `f`; if it unwinds (a `Drop` of an object it gave up panicked), drops the object in
+/// `out` first, which the caller then never reads.
+///
+/// # Safety
+///
+/// `out` holds an object, which the caller reads only if `f` returns.
+pub(crate) unsafe fn drop_out_on_unwind<T, R>(
+    out: &mut MaybeUninit<T>,
+    f: impl FnOnce() -> R,
+) -> R {
+    struct DropOut<'a, T>(&'a mut MaybeUninit<T>);
+    impl<T> Drop for DropOut<'_, T> {
+        fn drop(&mut self) {
+            // SAFETY: runs only while `f` unwinds (forgotten otherwise), when `out` holds the
+            // object (caller), which the caller will not read.
+            unsafe { self.0.assume_init_drop() }
+        }
+    }
+    let guard = DropOut(out);
+    let r = f();
+    mem::forget(guard);
+    r
+}
+
+/// Moves the object in `slot` to the end of `v`, growing `v` only if it is full (a magazine never
+/// is: its capacity is at least its batch). No copy of `T` on the way.
+///
+/// # Safety
+///
+/// `slot` holds an object, which this call takes over: the caller must not use or drop it
+/// afterwards.
+#[inline]
+unsafe fn push_from<T>(v: &mut Vec<T>, slot: &mut ManuallyDrop<T>) {
+    v.reserve(1);
+    let len = v.len();
+    // SAFETY: `reserve` made slot `len` allocated and unused; the object is copied out of
+    // `slot` once (the caller gives `slot` up), and the two places do not overlap.
+    unsafe {
+        std::ptr::copy_nonoverlapping(&**slot as *const T, v.as_mut_ptr().add(len), 1);
+        v.set_len(len + 1);
+    }
+}
+
+/// Drops the object in `slot`, refused by a full cache, out of line (the one copy of `T` on this
+/// path lives in this frame only).
+///
+/// # Safety
+///
+/// As for [`push_from`].
+#[cold]
+#[inline(never)]
+unsafe fn reject<T: Send + 'static>(slot: &mut ManuallyDrop<T>) {
+    // SAFETY: forwarded from the caller: the object is taken out of `slot` exactly once.
+    crate::cleanup::drop_flat(unsafe { ManuallyDrop::take(slot) });
+}
+
+/// What [`Local::pop_slow_into`]'s `steal_other` found.
+#[derive(Debug)]
+pub(crate) enum Other<T> {
+    /// Nothing: the caller creates.
+    Nothing,
+    /// A whole magazine stolen from another thread's deque (never empty).
+    Stolen(Vec<T>),
+    /// One object from the victim tier, written into the caller's `out`.
+    Victim,
+}
+
+/// Moves the last object of `v` into `out`; returns whether there was one (`out` is untouched
+/// otherwise). No `Option<T>` on the way: the object is copied once, straight into `out`.
+#[inline]
+pub(crate) fn pop_into<T>(v: &mut Vec<T>, out: &mut MaybeUninit<T>) -> bool {
+    let Some(last) = v.len().checked_sub(1) else {
+        return false;
+    };
+    // SAFETY: slot `last` is initialised; shrinking the length first hands its ownership to
+    // us, and it is copied out exactly once, into `out`, which does not overlap the vector's
+    // buffer (it is the caller's own place).
+    unsafe {
+        v.set_len(last);
+        std::ptr::copy_nonoverlapping(v.as_ptr().add(last), out.as_mut_ptr(), 1);
+    }
+    true
 }
 
 /// The owner's fast paths need no bounds on `T`: a guard, whose `Drop` cannot have any, returns
@@ -503,33 +589,59 @@ impl<T: Send + 'static> Local<T> {
         });
     }
 
+    /// Owner only: `get` when the magazine is empty, returning the object (the models and unit
+    /// tests; the pool uses [`pop_slow_into`](Self::pop_slow_into)).
+    #[allow(dead_code)] // the models (`src/loom.rs`) and unit tests
+    pub(crate) fn pop_slow(&self, steal_other: impl FnOnce() -> Option<Found<T>>) -> Option<T> {
+        let mut out = MaybeUninit::uninit();
+        let found = self.pop_slow_into(&mut out, |out| match steal_other() {
+            None => Other::Nothing,
+            Some(Found::Stolen(full)) => Other::Stolen(full),
+            Some(Found::Victim(v)) => {
+                out.write(v);
+                Other::Victim
+            }
+        });
+        // SAFETY: `pop_slow_into` returned true, so it wrote `out`.
+        found.then(|| unsafe { out.assume_init() })
+    }
+
     /// Owner only: `get` when the magazine is empty.
     ///
     /// Refills the magazine from the thread's own deque; failing that, from the pool's depot;
-    /// failing that, calls `steal_other` (other threads' deques, then the victim tier). Returns
-    /// `None` when every tier is empty.
+    /// failing that, calls `steal_other` (other threads' deques, then the victim tier). Writes
+    /// the object into `out` and returns true, or returns false (with `out` untouched) when
+    /// every tier is empty.
+    ///
+    /// The object moves straight from its magazine (or `steal_other`'s write) into `out`, never
+    /// through an `Option<T>` of this frame: each such value is a copy of `T` on the stack, and
+    /// a large `T` (a 64 KiB array) made a miss need many times its size of stack.
     #[cold]
-    pub(crate) fn pop_slow(&self, steal_other: impl FnOnce() -> Option<Found<T>>) -> Option<T> {
-        let (value, empty) = self.owner_access(|s| {
-            if let Some(v) = s.mag.pop() {
-                return (Some(v), None);
+    pub(crate) fn pop_slow_into(
+        &self,
+        out: &mut MaybeUninit<T>,
+        steal_other: impl FnOnce(&mut MaybeUninit<T>) -> Other<T>,
+    ) -> bool {
+        let (found, empty) = self.owner_access(|s| {
+            if pop_into(&mut s.mag, out) {
+                return (true, None);
             }
             let popped = s.worker.pop();
             self.set_stocked(s);
             match popped {
                 Some(full) => {
                     let empty = mem::replace(&mut s.mag, full);
-                    (s.mag.pop(), Some(empty))
+                    (pop_into(&mut s.mag, out), Some(empty))
                 }
-                None => (None, None),
+                None => (false, None),
             }
         });
         if let Some(e) = empty {
             self.give_spare(e);
         }
-        if let Some(v) = value {
+        if found {
             bump(&self.hot.hits, 1);
-            return Some(v);
+            return true;
         }
         // Everything below runs outside any window and lock: stealing pins crossbeam's global
         // epoch, which may run closures deferred by other libraries, and those may use the pool.
@@ -539,26 +651,26 @@ impl<T: Send + 'static> Local<T> {
                 bump(&c.depot_takes, 1);
                 full
             }
-            None => match steal_other()? {
-                Found::Victim(v) => {
+            None => match steal_other(out) {
+                Other::Nothing => return false,
+                Other::Victim => {
                     bump(&c.victim_hits, 1);
-                    return Some(v);
+                    return true;
                 }
-                Found::Stolen(full) => {
+                Other::Stolen(full) => {
                     bump(&c.steals, 1);
                     full
                 }
             },
         };
-        let value = full.pop();
-        debug_assert!(
-            value.is_some(),
-            "the shared tiers never hold empty magazines"
-        );
+        let found = pop_into(&mut full, out);
+        debug_assert!(found, "the shared tiers never hold empty magazines");
         if !full.is_empty() {
-            self.install(full);
+            // SAFETY: `full` was not empty before `pop_into`, so `found` and `out` holds the
+            // object, which the caller reads only on `true`.
+            unsafe { drop_out_on_unwind(out, || self.install(full)) };
         }
-        value
+        found
     }
 
     /// Owner only, outside any window: keeps a magazine taken from another tier, as the private
@@ -594,7 +706,8 @@ impl<T: Send + 'static> Local<T> {
             Ok(()) => bump(&c.depot_puts, 1),
             Err(rejected) => {
                 bump(&c.drops, rejected.len() as u64);
-                drop(rejected);
+                // Flat: an object's `Drop` that returns an object here must not nest.
+                crate::cleanup::drop_flat(rejected);
             }
         }
     }
@@ -606,7 +719,23 @@ impl<T: Send + 'static> Local<T> {
     /// window), and is dropped only when the depot is full too. With the depot off, a full cache
     /// drops `value` instead (outside the window).
     #[cold]
+    #[allow(dead_code)] // the models (`src/loom.rs`) and unit tests
     pub(crate) fn push_slow(&self, value: T) {
+        let mut value = ManuallyDrop::new(value);
+        // SAFETY: `value` holds the object and is not used again.
+        unsafe { self.push_slow_from(&mut value) }
+    }
+
+    /// [`push_slow`](Self::push_slow) with the object in `slot`, from which it moves straight
+    /// into the magazine: no copy of `T` in this frame (a large `T` needed many times its size
+    /// of stack on a return).
+    ///
+    /// # Safety
+    ///
+    /// `slot` holds an object, which this call takes over: the caller must not use or drop it
+    /// afterwards.
+    #[cold]
+    pub(crate) unsafe fn push_slow_from(&self, slot: &mut ManuallyDrop<T>) {
         let batch = self.hot.batch;
         let max_batches = self.hot.max_batches;
         // With the depot off, a full cache keeps its magazines and refuses the object instead.
@@ -614,17 +743,19 @@ impl<T: Send + 'static> Local<T> {
         let spare = self.take_spare();
         let (unused, overflow, rejected) = self.owner_access(|s| {
             if s.mag.len() < batch {
-                s.mag.push(value);
-                return (Some(spare), None, None);
+                // SAFETY: `slot` holds the object (caller), taken over here once.
+                unsafe { push_from(&mut s.mag, slot) };
+                return (Some(spare), None, false);
             }
             if !spill && s.worker.len() >= max_batches {
-                return (Some(spare), None, Some(value));
+                return (Some(spare), None, true);
             }
             let full = mem::replace(&mut s.mag, spare);
-            s.mag.push(value);
+            // SAFETY: as above.
+            unsafe { push_from(&mut s.mag, slot) };
             let overflow = s.push_or_return(full, max_batches);
             self.set_stocked(s);
-            (None, overflow, None)
+            (None, overflow, false)
         });
         if let Some(spare) = unused {
             self.give_spare(spare);
@@ -633,9 +764,10 @@ impl<T: Send + 'static> Local<T> {
         if let Some(full) = overflow {
             self.spill(full);
         }
-        if let Some(value) = rejected {
+        if rejected {
             bump(&self.hot.counters.drops, 1);
-            drop(value);
+            // SAFETY: the object is still in `slot` (refused above), which the caller gives up.
+            unsafe { reject(slot) };
         }
     }
 

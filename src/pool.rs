@@ -598,24 +598,30 @@ impl<T: Send + 'static, F: Fn() -> T, R: Fn(&mut T), K: Fn(&T) -> bool> Pool<T, 
             // SAFETY: `take_hit_into` returned `Some`, so it wrote `slot`.
             return Pooled::with_home(self, unsafe { slot.assume_init() }, home);
         }
-        let (value, home) = self.get_miss();
+        let home = self.get_miss(&mut slot);
         // Made here rather than in `get_miss`: the guard's two words are written with one store
         // in the caller's frame, where a move of the guard reads them (`Pooled`'s layout).
-        Pooled::with_home(self, value, home)
+        // SAFETY: `get_miss` wrote `slot`.
+        Pooled::with_home(self, unsafe { slot.assume_init() }, home)
     }
 
-    /// `get` past the hit: one call, so that the inlined part stays small.
+    /// `get` past the hit: one call, so that the inlined part stays small. Writes the object
+    /// into the caller's `slot` (a returned `T` would be one more copy of it on the stack).
     #[cold]
     #[inline(never)]
-    fn get_miss(&self) -> (T, Home<'_, T>) {
-        let mut slot = MaybeUninit::uninit();
-        let (found, home) = self.tiers().take_home_slow(&mut slot);
+    fn get_miss(&self, slot: &mut MaybeUninit<T>) -> Home<'_, T> {
+        let (found, home) = self.tiers().take_home_slow(slot);
         if !found {
-            slot.write(self.create_counted());
+            self.create_into(slot);
         }
-        // SAFETY: `slot` was written either by `take_home_slow` (when it returned true) or just
-        // above.
-        (unsafe { slot.assume_init() }, home)
+        home
+    }
+
+    /// `create`, counted, written into `slot`.
+    #[cold]
+    fn create_into(&self, slot: &mut MaybeUninit<T>) {
+        self.tiers().count_miss();
+        slot.write((self.create)());
     }
 
     /// Like [`get`](Pool::get), for a pool in an [`Arc`]: the guard keeps the pool alive and is
@@ -654,18 +660,11 @@ impl<T: Send + 'static, F: Fn() -> T, R: Fn(&mut T), K: Fn(&T) -> bool> Pool<T, 
     #[inline(never)]
     fn take_miss(&self) -> T {
         let mut slot = MaybeUninit::uninit();
-        if self.tiers().take_home_slow(&mut slot).0 {
-            // SAFETY: `take_home_slow` returned true, so it wrote `slot`.
-            unsafe { slot.assume_init() }
-        } else {
-            self.create_counted()
+        if !self.tiers().take_home_slow(&mut slot).0 {
+            self.create_into(&mut slot);
         }
-    }
-
-    #[cold]
-    fn create_counted(&self) -> T {
-        self.tiers().count_miss();
-        (self.create)()
+        // SAFETY: written by `take_home_slow` (when it returned true) or by `create_into`.
+        unsafe { slot.assume_init() }
     }
 
     /// A cached object, or `None` instead of calling `create`.
@@ -806,10 +805,11 @@ impl<T: Send + 'static, F: Fn() -> T, R: Fn(&mut T), K: Fn(&T) -> bool> Pool<T, 
         self.discard_value(value);
     }
 
-    /// Drops `value`, counting it as dropped by the pool.
+    /// Drops `value`, counting it as dropped by the pool. Through `cleanup::drop_flat`, so that a
+    /// `Drop` that returns an object which is refused in turn does not nest on the stack.
     pub(crate) fn discard_value(&self, value: T) {
         self.tiers().count_drop(1);
-        drop(value);
+        crate::cleanup::drop_flat(value);
     }
 
     /// Where the data that a hit on the calling thread touches lies in memory: the thread's

@@ -13,7 +13,7 @@
 use crate::barrier;
 use crate::depot::{self, Depot};
 use crate::guard::{self, PutFrom};
-use crate::local::{self, Found, Local};
+use crate::local::{self, Local, Other};
 use crate::locals::Locals;
 use crate::registry::{self, Cycle};
 use crate::stats::Stats;
@@ -129,18 +129,6 @@ impl<T> Clone for Home<'_, T> {
 }
 
 impl<T> Copy for Home<'_, T> {}
-
-/// Writes `value` into `out` if it is `Some`; returns whether it was.
-#[inline(always)]
-fn write_some<T>(out: &mut MaybeUninit<T>, value: Option<T>) -> bool {
-    match value {
-        Some(v) => {
-            out.write(v);
-            true
-        }
-        None => false,
-    }
-}
 
 /// Drops `value`; if its `Drop` panics, remembers the first panic and carries on.
 pub(crate) fn drop_caught<T>(value: T, panicked: &mut Option<Box<dyn Any + Send>>) {
@@ -286,10 +274,10 @@ impl<T: Send + 'static> Tiers<T> {
         if let Some((local, me)) = self.local() {
             // `take_slow` looks in the magazine first (a thread beyond the flat part of the
             // table comes here with its magazine untried).
-            let found = write_some(out, self.take_slow(local, me.id));
+            let found = self.take_slow_into(local, me.id, out);
             return (found, Home { local: Some(local) });
         }
-        (write_some(out, self.take_cold()), Home::NONE)
+        (self.take_cold_into(out), Home::NONE)
     }
 
     /// Moves the object in `slot` to the current thread's cache.
@@ -331,8 +319,8 @@ impl<T: Send + 'static> Tiers<T> {
     #[cold]
     #[inline(never)]
     unsafe fn put_own_slow(local: &Local<T>, slot: &mut ManuallyDrop<T>) {
-        // SAFETY: the caller gives `slot` up; the object is taken out of it exactly once.
-        local.push_slow(unsafe { ManuallyDrop::take(slot) });
+        // SAFETY: forwarded from the caller.
+        unsafe { local.push_slow_from(slot) };
     }
 
     /// `put` when the thread's cache is not in the flat part of the table or not installed.
@@ -347,8 +335,8 @@ impl<T: Send + 'static> Tiers<T> {
             // A thread beyond the flat part of the table: the same as the fast path's caller.
             // SAFETY: forwarded from the caller; the cache is the calling thread's own.
             Some((local, _)) => unsafe { Self::put_local_from(local, slot) },
-            // SAFETY: the caller gives `slot` up; the object is taken out of it exactly once.
-            None => self.put_cold(unsafe { ManuallyDrop::take(slot) }),
+            // SAFETY: forwarded from the caller.
+            None => unsafe { self.put_cold_from(slot) },
         }
     }
 
@@ -358,11 +346,14 @@ impl<T: Send + 'static> Tiers<T> {
         self.take_home_into(out).0
     }
 
+    /// Writes an object into `out` and returns whether one was found. Every slow path writes
+    /// straight into the caller's `out` rather than returning an `Option<T>`: each such value is
+    /// a copy of `T` on the stack, and a large `T` needed many times its size of stack on a miss.
     #[cold]
-    fn take_cold(&self) -> Option<T> {
+    fn take_cold_into(&self, out: &mut MaybeUninit<T>) -> bool {
         match self.local_or_install() {
-            Some((local, me)) => self.take_slow(local, me.id),
-            None => self.take_without_local(),
+            Some((local, me)) => self.take_slow_into(local, me.id, out),
+            None => self.take_without_local_into(out),
         }
     }
 
@@ -370,13 +361,15 @@ impl<T: Send + 'static> Tiers<T> {
     /// (`Local::pop_slow`), then other threads' deques and the victim tier; `me` is the thread's
     /// index.
     #[cold]
-    fn take_slow(&self, local: &Local<T>, me: usize) -> Option<T> {
+    fn take_slow_into(&self, local: &Local<T>, me: usize, out: &mut MaybeUninit<T>) -> bool {
         crate::cleanup::after_fork_check();
-        local.pop_slow(|| {
+        local.pop_slow_into(out, |out| {
             let start = me.wrapping_add(1).wrapping_add(local.next_probe(PROBE));
-            self.steal_probe(start)
-                .map(Found::Stolen)
-                .or_else(|| self.victims.take().map(Found::Victim))
+            match self.steal_probe(start) {
+                Some(full) => Other::Stolen(full),
+                None if self.victims.take_into(out) => Other::Victim,
+                None => Other::Nothing,
+            }
         })
     }
 
@@ -400,7 +393,7 @@ impl<T: Send + 'static> Tiers<T> {
     /// hand out one object and give the rest back to the depot (dropping them, counted, only if
     /// it is full); else one object from the victim tier.
     #[cold]
-    fn take_without_local(&self) -> Option<T> {
+    fn take_without_local_into(&self, out: &mut MaybeUninit<T>) -> bool {
         let full = match self.depot.pop() {
             Some(full) => Some(full),
             None => {
@@ -412,21 +405,24 @@ impl<T: Send + 'static> Tiers<T> {
             }
         };
         let Some(mut full) = full else {
-            let v = self.victims.take();
-            if v.is_some() {
+            let found = self.victims.take_into(out);
+            if found {
                 self.cold_victim_hits.fetch_add(1, Ordering::Relaxed);
             }
-            return v;
+            return found;
         };
-        let value = full.pop();
+        let found = local::pop_into(&mut full, out);
+        debug_assert!(found, "the shared tiers never hold empty magazines");
         if !full.is_empty() {
             if let Err(rejected) = self.depot.push(full) {
                 self.cold_drops
                     .fetch_add(rejected.len() as u64, Ordering::Relaxed);
-                drop(rejected);
+                // SAFETY: `full` was not empty before `pop_into`, so `found` and `out` holds the object,
+                // which the caller reads only on `true`.
+                unsafe { local::drop_out_on_unwind(out, || crate::cleanup::drop_flat(rejected)) };
             }
         }
-        value
+        found
     }
 
     /// Records a `create` call.
@@ -451,15 +447,22 @@ impl<T: Send + 'static> Tiers<T> {
         }
     }
 
+    /// `put` on a thread whose cache is not installed: installs it, or drops the object.
+    ///
+    /// # Safety
+    ///
+    /// As for `put_from`.
     #[cold]
-    fn put_cold(&self, value: T) {
+    unsafe fn put_cold_from(&self, slot: &mut ManuallyDrop<T>) {
         match self.local_or_install() {
-            Some((local, _)) => local.push_slow(value),
+            // SAFETY: forwarded from the caller.
+            Some((local, _)) => unsafe { local.push_slow_from(slot) },
             None => {
                 // A thread in its TLS destructors has no cache to return to; the object is
                 // dropped, as Go drops what a dead P held.
                 self.cold_drops.fetch_add(1, Ordering::Relaxed);
-                drop(value);
+                // SAFETY: the caller gives `slot` up; the object is taken out of it exactly once.
+                crate::cleanup::drop_flat(unsafe { ManuallyDrop::take(slot) });
             }
         }
     }

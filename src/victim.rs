@@ -15,6 +15,7 @@
 use crate::epoch;
 use crate::stack::Chain;
 use crate::sync::{AtomicBool, Ordering, SpinLock};
+use std::mem::MaybeUninit;
 
 /// The objects one cycle retired.
 #[derive(Debug)]
@@ -38,21 +39,24 @@ impl<T> Set<T> {
         self.loose.is_empty() && self.chains.is_empty()
     }
 
-    /// One object, if any.
-    fn take_one(&mut self) -> Option<T> {
+    /// One object written into `out`, if any; returns whether there was one. Straight from its
+    /// magazine into `out`, with no copy of `T` in between (see `Local::pop_slow_into`).
+    fn take_one_into(&mut self, out: &mut MaybeUninit<T>) -> bool {
         loop {
             if let Some(m) = self.loose.last_mut() {
-                let v = m.pop();
+                let found = crate::local::pop_into(m, out);
                 if m.is_empty() {
                     // Frees an empty buffer only: no object is dropped here.
                     self.loose.pop();
                 }
-                if v.is_some() {
-                    return v;
+                if found {
+                    return true;
                 }
                 continue;
             }
-            let chain = self.chains.last_mut()?;
+            let Some(chain) = self.chains.last_mut() else {
+                return false;
+            };
             // Pins the crate's private collector only (its deferred closures free nodes).
             match chain.pop(&epoch::pin()) {
                 Some(m) => {
@@ -96,19 +100,29 @@ impl<T: Send> VictimTier<T> {
         }
     }
 
-    /// Takes one object.
+    /// Takes one object (the models).
+    #[allow(dead_code)] // the models (`src/loom.rs`)
     pub(crate) fn take(&self) -> Option<T> {
+        let mut out = MaybeUninit::uninit();
+        // SAFETY: `take_into` returned true, so it wrote `out`.
+        self.take_into(&mut out)
+            .then(|| unsafe { out.assume_init() })
+    }
+
+    /// Takes one object into `out`; returns whether there was one (`out` is untouched
+    /// otherwise).
+    pub(crate) fn take_into(&self, out: &mut MaybeUninit<T>) -> bool {
         // Relaxed: a hint only (see the field).
         if !self.nonempty.load(Ordering::Relaxed) {
-            return None;
+            return false;
         }
         self.set.with(|s| {
-            let v = s.take_one();
+            let found = s.take_one_into(out);
             if s.is_empty() {
                 // Relaxed: a hint, written under the lock.
                 self.nonempty.store(false, Ordering::Relaxed);
             }
-            v
+            found
         })
     }
 

@@ -55,8 +55,10 @@ pub(crate) unsafe fn read_into<T>(src: *const T, out: &mut MaybeUninit<T>) {
             k += 1;
         }
     } else {
-        // SAFETY: forwarded from the caller.
-        out.write(unsafe { ptr::read(src) });
+        // One untyped copy straight into `out`: `out.write(ptr::read(src))` goes through a
+        // temporary `T` on the stack in unoptimised builds, a second copy of a large `T`.
+        // SAFETY: forwarded from the caller; `out` is ours alone, so the two do not overlap.
+        unsafe { ptr::copy_nonoverlapping(src, out.as_mut_ptr(), 1) };
     }
 }
 
@@ -77,8 +79,9 @@ pub(crate) unsafe fn move_to<T>(src: *const T, dst: *mut T) {
             unsafe { ptr::write_volatile(to.add(k), ptr::read(from.add(k))) };
         }
     } else {
+        // One untyped copy, with no temporary `T` (as in `read_into`).
         // SAFETY: forwarded from the caller.
-        unsafe { dst.write(ptr::read(src)) };
+        unsafe { ptr::copy_nonoverlapping(src, dst, 1) };
     }
 }
 
