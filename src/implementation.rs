@@ -110,7 +110,32 @@
 //!   runs the queue as a loop (`src/cleanup.rs`, `drop_flat`). A chain of `Drop`s that each
 //!   return an object to a full pool therefore keeps the stack a few frames deep.
 //!
-//! `tests/reentrancy.rs` runs every hook against every action and tier transition.
+//! Every other way user code can make the crate call it again is bounded by the user's own
+//! recursion or data, never by the number of objects the pool holds:
+//!
+//! * `create` calling `get` on the same (empty) pool: `create` runs in `get`'s miss path after
+//!   the slow lookup has closed every window and released every lock and pin; each nested `get`
+//!   is a fresh call that adds a fixed number of frames. The depth is the number of nested
+//!   `create`s the user's code makes.
+//! * `reset` or `keep_if` calling `put`, `take` or `get` on the same pool: they run before the
+//!   object enters any cache, with no window or lock open; the return re-reads the magazine
+//!   afterwards. Each level of nesting is one user call; a refused object is dropped through
+//!   `drop_flat` (above).
+//! * A pool dropped inside a pooled object's `Drop`: the pool's drop takes the cycle lock only
+//!   to unregister (never held while user code runs: cycles drop their objects after releasing
+//!   it) and then drops its objects with no lock or pin held. The depth is how deeply the
+//!   user's objects hold pools that hold objects that hold pools.
+//! * `BufPool` reclassifying a buffer on its return (shrink into the class below, or discard):
+//!   one step per return, and a `Vec<u8>` has no user `Drop`, so the depth is constant.
+//! * Closures deferred on crossbeam-epoch's global collector: only a steal pins it, outside
+//!   every window and lock, and crossbeam collects only on a thread's outermost pin, so a
+//!   closure that steals again does not start another collection inside the first.
+//! * `cleanup()` from a `Drop` and a `Drop` that returns an object to a full pool: queued, as
+//!   above.
+//!
+//! `tests/reentrancy.rs` runs every hook against every action and tier transition;
+//! `tests/cleanup_recursion.rs` and `tests/adversarial.rs` run the chains of thousands of
+//! `Drop`s, in debug and release builds.
 //!
 //! # Cleanup (`poolCleanup`)
 //!
