@@ -35,7 +35,7 @@
 
 #[cfg(all(unix, not(miri), not(reuse_pool_loom)))]
 mod imp {
-    use crate::cleanup::{self, Driver};
+    use crate::driver::{self, Driver};
     use crate::registry::{self, Cycle};
     use crate::thread_id::{self, Ids};
     use std::cell::RefCell;
@@ -91,7 +91,7 @@ mod imp {
         for p in pools.iter() {
             p.fork_lock();
         }
-        let driver = cleanup::driver_lock();
+        let driver = driver::driver_lock();
         let ids = thread_id::ids_lock();
         let held = Held {
             ids,
@@ -125,7 +125,7 @@ mod imp {
                 p.freeze_owned_elsewhere(&owned_elsewhere);
             }
             crate::epoch::after_fork_in_child();
-            cleanup::after_fork_in_child(&mut held.driver);
+            driver::after_fork_in_child(&mut held.driver);
         }
         for p in held.pools.iter() {
             // SAFETY: `prepare` took each of these locks on this thread (the child's only thread

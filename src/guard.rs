@@ -14,7 +14,7 @@
 //! read-modify-write on a hit either way (`ci/hot_path.sh`).
 
 use crate::pool::Pool;
-use crate::tiers::Home;
+use crate::tiers::{Home, Stage};
 use crate::words;
 use std::borrow::{Borrow, BorrowMut};
 use std::fmt;
@@ -25,27 +25,6 @@ use std::num::NonZeroUsize;
 use std::ops::{Deref, DerefMut};
 use std::ptr;
 use std::sync::Arc;
-
-/// The parts of a [`Pooled`]'s return that need the pool's types, with the pool passed as an
-/// untyped pointer: the pool's storage keeps this function, and `Tiers<T>` cannot name
-/// `Pool<T, F, R, K>`. With [`Stage::Filter`] it runs `reset` and `keep_if` and returns whether to
-/// keep the object (on `false` it was dropped); with [`Stage::Put`] it returns the object through
-/// the full lookup (and returns `true`).
-///
-/// # Safety (of calling it)
-///
-/// `pool` points to a live `Pool<T, F, R, K>` of the types the pointer was made for, and `slot`
-/// holds an object, which the call takes over except when `Stage::Filter` returns `true`.
-pub(crate) type PutFrom<T> = unsafe fn(*const (), &mut ManuallyDrop<T>, Stage) -> bool;
-
-/// What a [`PutFrom`] call does.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Stage {
-    /// `reset`, then `keep_if`.
-    Filter,
-    /// The return after the filter, when the inline hit did not take the object.
-    Put,
-}
 
 /// An object borrowed from a [`Pool`]; returns itself on drop.
 ///
@@ -143,22 +122,12 @@ impl<'a, T, F, R, K> Head<'a, T, F, R, K> {
     }
 }
 
-/// [`PutFrom`] for tiers made outside a pool (the models and unit tests), which hand out no
-/// guards.
-///
-/// # Safety
-///
-/// Never to be called.
-pub(crate) unsafe fn no_pool<T>(_: *const (), _: &mut ManuallyDrop<T>, _: Stage) -> bool {
-    unreachable!("reuse_pool: a guard of storage that belongs to no pool")
-}
-
-/// [`PutFrom`] for a pool of type `Pool<T, F, R, K>`, stored in the pool's tiers when they are
+/// [`PutFrom`](crate::tiers::PutFrom) for a pool of type `Pool<T, F, R, K>`, stored in the pool's tiers when they are
 /// made (`Pool::init`).
 ///
 /// # Safety
 ///
-/// As for [`PutFrom`].
+/// As for [`PutFrom`](crate::tiers::PutFrom).
 pub(crate) unsafe fn put_from<T: Send + 'static, F: Fn() -> T, R: Fn(&mut T), K: Fn(&T) -> bool>(
     pool: *const (),
     slot: &mut ManuallyDrop<T>,

@@ -145,6 +145,8 @@ pub mod buf;
 mod cleanup;
 mod depot;
 mod deque;
+mod driver;
+mod drops;
 mod epoch;
 mod fork;
 mod guard;

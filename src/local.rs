@@ -284,7 +284,7 @@ unsafe fn push_from<T>(v: &mut Vec<T>, slot: &mut ManuallyDrop<T>) {
 #[inline(never)]
 unsafe fn reject<T: Send + 'static>(slot: &mut ManuallyDrop<T>) {
     // SAFETY: forwarded from the caller: the object is taken out of `slot` exactly once.
-    crate::cleanup::drop_flat(unsafe { ManuallyDrop::take(slot) });
+    crate::drops::drop_flat(unsafe { ManuallyDrop::take(slot) });
 }
 
 /// What [`Local::pop_slow_into`]'s `steal_other` found.
@@ -700,14 +700,14 @@ impl<T: Send + 'static> Local<T> {
     /// Owner only, outside any window: moves a full magazine to the depot, or drops it (counted)
     /// when the depot is full.
     fn spill(&self, full: Vec<T>) {
-        crate::cleanup::after_fork_check();
+        crate::driver::after_fork_check();
         let c = &self.hot.counters;
         match self.depot.push(full) {
             Ok(()) => bump(&c.depot_puts, 1),
             Err(rejected) => {
                 bump(&c.drops, rejected.len() as u64);
                 // Flat: an object's `Drop` that returns an object here must not nest.
-                crate::cleanup::drop_flat(rejected);
+                crate::drops::drop_flat(rejected);
             }
         }
     }

@@ -301,7 +301,7 @@ impl<T, F, R, K> Pool<T, F, R, K> {
     ///
     /// The pool's tiers exist: a guard of this pool has been made.
     #[inline(always)]
-    pub(crate) unsafe fn guard_put(&self) -> crate::guard::PutFrom<T> {
+    pub(crate) unsafe fn guard_put(&self) -> crate::tiers::PutFrom<T> {
         // The thread that made the guard saw the storage published, and the guard reached this
         // thread by some synchronising hand-off.
         let tiers = self.engine.get();
@@ -552,12 +552,16 @@ impl<T: Send + 'static, F: Fn() -> T, R: Fn(&mut T), K: Fn(&T) -> bool> Pool<T, 
         // that storage other threads can see is always one that cycles visit and that a forked
         // child freezes the caches of: a fork between a publication and its registration would
         // leave the child a pool whose caches of vanished threads it drops at the pool's drop.
+        // The `fork` handlers first: they take the locks that registering takes.
+        crate::fork::init();
         let fresh = Arc::new(
             Tiers::new(self.max_per_thread, self.max_shared)
                 .with_guard_put(crate::guard::put_from::<T, F, R, K>),
         );
         let cycle = fresh.clone() as Arc<dyn Cycle>;
         registry::register(cycle.clone());
+        // The first pool starts the automatic driver (unless the interval was set).
+        crate::driver::pool_registered();
         let raw = Arc::into_raw(fresh) as *mut Tiers<T>;
         // compare-and-swap, release on success: pairs with the load-acquire in `Engine::get`, so
         // the storage is initialised for whoever sees the pointer; acquire on failure, for the
@@ -809,7 +813,7 @@ impl<T: Send + 'static, F: Fn() -> T, R: Fn(&mut T), K: Fn(&T) -> bool> Pool<T, 
     /// `Drop` that returns an object which is refused in turn does not nest on the stack.
     pub(crate) fn discard_value(&self, value: T) {
         self.tiers().count_drop(1);
-        crate::cleanup::drop_flat(value);
+        crate::drops::drop_flat(value);
     }
 
     /// Where the data that a hit on the calling thread touches lies in memory: the thread's
@@ -835,7 +839,7 @@ impl<T: Send + 'static, F: Fn() -> T, R: Fn(&mut T), K: Fn(&T) -> bool> Pool<T, 
         match self.engine.get() {
             Some(t) => t.stats(),
             None => Stats {
-                cycles: crate::cleanup::cycles(),
+                cycles: crate::registry::cycles(),
                 ..Stats::default()
             },
         }

@@ -4,12 +4,37 @@
 //! drops. The registry and the cycle lock are process-wide `std` statics (loom cannot model
 //! statics; the per-pool steps they call are what the loom models check).
 
-use std::any::Any;
+use crate::barrier;
+pub(crate) use crate::drops::Garbage;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-/// What a cycle leaves to drop once it has released the cycle lock: every object of a pool's
-/// previous victim set. Returns the first panic of an object's `Drop`.
-pub(crate) type Garbage = Box<dyn FnOnce() -> Option<Box<dyn Any + Send>> + Send>;
+static CYCLES: AtomicU64 = AtomicU64::new(0);
+
+/// Number of cleanup cycles run so far in this process (the global epoch).
+pub fn cycles() -> u64 {
+    CYCLES.load(Ordering::Relaxed)
+}
+
+/// One cleanup cycle over every registered pool, under the cycle lock (see `crate::cleanup`):
+/// returns what it aged out, for the caller to drop once no lock is held.
+pub(crate) fn run_cycle() -> Vec<Garbage> {
+    let _cycle = cycle_lock();
+    CYCLES.fetch_add(1, Ordering::Relaxed);
+    let pools = snapshot();
+    let mut any = false;
+    for p in &pools {
+        any |= p.flag();
+    }
+    if any {
+        barrier::heavy();
+    }
+    // Every cache first, so owners leave the locked path as soon as possible.
+    for p in &pools {
+        p.retire();
+    }
+    pools.into_iter().filter_map(|p| p.rotate()).collect()
+}
 
 /// What a cleanup cycle needs from a pool, with the object type erased.
 ///
@@ -65,7 +90,6 @@ pub(crate) fn pools_lock() -> MutexGuard<'static, Vec<Arc<dyn Cycle>>> {
 
 pub(crate) fn register(pool: Arc<dyn Cycle>) {
     lock(&POOLS).push(pool);
-    crate::cleanup::pool_registered();
 }
 
 /// Removes `pool` from the registry and marks it dead, after any cycle in progress has finished.

@@ -12,7 +12,7 @@
 
 use crate::barrier;
 use crate::depot::{self, Depot};
-use crate::guard::{self, PutFrom};
+use crate::drops::drop_caught;
 use crate::local::{self, Local, Other};
 use crate::locals::Locals;
 use crate::registry::{self, Cycle};
@@ -23,7 +23,7 @@ use crate::victim::VictimTier;
 use std::any::Any;
 use std::mem;
 use std::mem::{ManuallyDrop, MaybeUninit};
-use std::panic::{self, AssertUnwindSafe};
+use std::panic;
 use std::sync::Arc;
 
 /// Most other threads' caches a miss looks at before it goes on to the victim tier, so that a
@@ -79,6 +79,37 @@ impl<T> Tiers<T> {
     }
 }
 
+/// The parts of a [`Pooled`](crate::Pooled)'s return that need the pool's types, with the pool passed as an
+/// untyped pointer: the pool's storage keeps this function, and `Tiers<T>` cannot name
+/// `Pool<T, F, R, K>`. With [`Stage::Filter`] it runs `reset` and `keep_if` and returns whether to
+/// keep the object (on `false` it was dropped); with [`Stage::Put`] it returns the object through
+/// the full lookup (and returns `true`).
+///
+/// # Safety (of calling it)
+///
+/// `pool` points to a live `Pool<T, F, R, K>` of the types the pointer was made for, and `slot`
+/// holds an object, which the call takes over except when `Stage::Filter` returns `true`.
+pub(crate) type PutFrom<T> = unsafe fn(*const (), &mut ManuallyDrop<T>, Stage) -> bool;
+
+/// What a [`PutFrom`] call does.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Stage {
+    /// `reset`, then `keep_if`.
+    Filter,
+    /// The return after the filter, when the inline hit did not take the object.
+    Put,
+}
+
+/// [`PutFrom`] for tiers made outside a pool (the models and unit tests), which hand out no
+/// guards.
+///
+/// # Safety
+///
+/// Never to be called.
+pub(crate) unsafe fn no_pool<T>(_: *const (), _: &mut ManuallyDrop<T>, _: Stage) -> bool {
+    unreachable!("reuse_pool: a guard of storage that belongs to no pool")
+}
+
 /// The cache a guard's object came from.
 ///
 /// Valid as long as the pool: caches live until the pool drops. It is used only by a thread that
@@ -130,13 +161,6 @@ impl<T> Clone for Home<'_, T> {
 
 impl<T> Copy for Home<'_, T> {}
 
-/// Drops `value`; if its `Drop` panics, remembers the first panic and carries on.
-pub(crate) fn drop_caught<T>(value: T, panicked: &mut Option<Box<dyn Any + Send>>) {
-    if let Err(p) = panic::catch_unwind(AssertUnwindSafe(move || drop(value))) {
-        panicked.get_or_insert(p);
-    }
-}
-
 impl<T: Send + 'static> Tiers<T> {
     /// Storage for a pool caching up to `max_per_thread` objects per thread and `max_shared` in
     /// its depot.
@@ -148,7 +172,6 @@ impl<T: Send + 'static> Tiers<T> {
     pub(crate) fn with_shards(max_per_thread: usize, max_shared: usize, shards: usize) -> Self {
         assert!(max_per_thread > 0, "max_per_thread must be at least 1");
         barrier::init();
-        crate::fork::init();
         let (batch, _) = local::shape(max_per_thread);
         Tiers {
             locals: Locals::new(),
@@ -162,7 +185,7 @@ impl<T: Send + 'static> Tiers<T> {
             cold_steals: AtomicU64::new(0),
             cold_victim_hits: AtomicU64::new(0),
             close: Self::close,
-            guard_put: guard::no_pool::<T>,
+            guard_put: no_pool::<T>,
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         }
     }
@@ -362,7 +385,7 @@ impl<T: Send + 'static> Tiers<T> {
     /// index.
     #[cold]
     fn take_slow_into(&self, local: &Local<T>, me: usize, out: &mut MaybeUninit<T>) -> bool {
-        crate::cleanup::after_fork_check();
+        crate::driver::after_fork_check();
         local.pop_slow_into(out, |out| {
             let start = me.wrapping_add(1).wrapping_add(local.next_probe(PROBE));
             match self.steal_probe(start) {
@@ -419,7 +442,7 @@ impl<T: Send + 'static> Tiers<T> {
                     .fetch_add(rejected.len() as u64, Ordering::Relaxed);
                 // SAFETY: `full` was not empty before `pop_into`, so `found` and `out` holds the object,
                 // which the caller reads only on `true`.
-                unsafe { local::drop_out_on_unwind(out, || crate::cleanup::drop_flat(rejected)) };
+                unsafe { local::drop_out_on_unwind(out, || crate::drops::drop_flat(rejected)) };
             }
         }
         found
@@ -462,7 +485,7 @@ impl<T: Send + 'static> Tiers<T> {
                 // dropped, as Go drops what a dead P held.
                 self.cold_drops.fetch_add(1, Ordering::Relaxed);
                 // SAFETY: the caller gives `slot` up; the object is taken out of it exactly once.
-                crate::cleanup::drop_flat(unsafe { ManuallyDrop::take(slot) });
+                crate::drops::drop_flat(unsafe { ManuallyDrop::take(slot) });
             }
         }
     }
@@ -489,7 +512,7 @@ impl<T: Send + 'static> Tiers<T> {
             s.depot_puts += r(&c.depot_puts);
             s.depot_takes += r(&c.depot_takes);
         });
-        s.cycles = crate::cleanup::cycles();
+        s.cycles = crate::registry::cycles();
         s
     }
 
