@@ -70,7 +70,10 @@ impl Case {
             self.dropped.load(Relaxed) >= chain,
             "the chain's objects were dropped"
         );
-        if !cfg!(miri) {
+        // Under Miri the chain is short; under the sanitizers frames live on AddressSanitizer's
+        // fake stack (`detect_stack_use_after_return`) and are many times larger, so addresses
+        // say nothing about the depth there (a chain that nests still overflows the real stack).
+        if !cfg!(miri) && !cfg!(reuse_pool_sanitize) {
             let deepest = self.deepest.load(Relaxed);
             assert!(
                 deepest < 512 << 10,
