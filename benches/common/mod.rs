@@ -336,28 +336,28 @@ const LOCKFREE_NO_DISCARD: Option<&str> = Some(
     "lockfree-object-pool cannot drop a pulled object (no detach): the 33 are returned, so it never starves",
 );
 
-alternative! {
-    /// `lockfree_object_pool::LinearObjectPool` (pages of slots with atomic flags, never shrinks).
-    LockfreeLinear("lockfree-linear"): lockfree_object_pool::LinearObjectPool<Vec<u8>>,
-        H<'a> = lockfree_object_pool::LinearReusable<'a, Vec<u8>>;
-    new: |_, c| {
-        let c = c.clone();
-        lockfree_object_pool::LinearObjectPool::new(move || c.make(), |_| {})
-    };
-    get: |p, _| p.pull();
-    { const NO_DISCARD: Option<&'static str> = LOCKFREE_NO_DISCARD; }
+/// The two pools of lockfree-object-pool: same API, other types.
+macro_rules! lockfree {
+    ($($(#[$doc:meta])* $ty:ident($name:literal): $pool:ident, $guard:ident;)*) => {$(
+        alternative! {
+            $(#[$doc])*
+            $ty($name): lockfree_object_pool::$pool<Vec<u8>>,
+                H<'a> = lockfree_object_pool::$guard<'a, Vec<u8>>;
+            new: |_, c| {
+                let c = c.clone();
+                lockfree_object_pool::$pool::new(move || c.make(), |_| {})
+            };
+            get: |p, _| p.pull();
+            { const NO_DISCARD: Option<&'static str> = LOCKFREE_NO_DISCARD; }
+        }
+    )*};
 }
 
-alternative! {
+lockfree! {
+    /// `lockfree_object_pool::LinearObjectPool` (pages of slots with atomic flags, never shrinks).
+    LockfreeLinear("lockfree-linear"): LinearObjectPool, LinearReusable;
     /// `lockfree_object_pool::SpinLockObjectPool` (a spin-locked stack).
-    LockfreeSpinLock("lockfree-spinlock"): lockfree_object_pool::SpinLockObjectPool<Vec<u8>>,
-        H<'a> = lockfree_object_pool::SpinLockReusable<'a, Vec<u8>>;
-    new: |_, c| {
-        let c = c.clone();
-        lockfree_object_pool::SpinLockObjectPool::new(move || c.make(), |_| {})
-    };
-    get: |p, _| p.pull();
-    { const NO_DISCARD: Option<&'static str> = LOCKFREE_NO_DISCARD; }
+    LockfreeSpinLock("lockfree-spinlock"): SpinLockObjectPool, SpinLockReusable;
 }
 
 /// opool's allocator: our counted `create`.
