@@ -88,8 +88,11 @@ impl Creator {
 /// Busy-waits for `d` (ExpensiveNew's "create costs ~1 µs").
 #[inline]
 pub fn spin(d: Duration) {
+    if d.is_zero() {
+        return;
+    }
     let t = Instant::now();
-    while !d.is_zero() && t.elapsed() < d {
+    while t.elapsed() < d {
         std::hint::spin_loop();
     }
 }
