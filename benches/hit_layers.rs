@@ -1067,127 +1067,53 @@ fn place_layout_variants(arena: &Arena) {
     }
 }
 
+/// Every variant, in the order of the table: its name, its loop, what it adds.
+#[rustfmt::skip]
+const VARIANTS: &[(&str, LoopFn, &str)] = &[
+    ("W", w::<false>, "the work alone, one Vec kept by the loop (no pool)"),
+    ("L0", l0::<false>, "thread_local RefCell<Vec<Vec<u8>>> (lazy)"),
+    ("L0a", l0a::<false>, "  same, const-initialised"),
+    ("L0b", l0b::<false>, "  const UnsafeCell (TLS destructor)"),
+    ("L0c", l0c::<false>, "  const UnsafeCell, no destructor"),
+    ("L0w", l0w::<false>, "  L0c, pop reads the Vec word by word"),
+    ("L1", l1::<false>, "L0c + thread index (const TLS Cell) on take and put"),
+    ("L2", l2::<false>, "+ pool table lookup (fast ptr, [AtomicPtr; 64])"),
+    ("L3", l3::<false>, "+ owner window (busy, fence, reclaim) x2"),
+    ("L4", l4::<false>, "+ Hot layout, set_len/ptr::read, MaybeUninit out"),
+    ("L5", l5::<false>, "+ owner-only hits/puts counters"),
+    ("L5w", l5w::<false>, "L5, pop reads the Vec word by word"),
+    ("L6", l6::<false>, "crate take/put, reset(Vec::clear)"),
+    ("L6n", l6n::<false>, "crate take/put, no reset, clear inline"),
+    ("L7", l7::<false>, "crate get + guard (scope end), reset(Vec::clear)"),
+    ("L7d", l7d::<false>, "crate get + drop(g), reset(Vec::clear)"),
+    ("L7n", l7n::<false>, "crate get + guard (scope end), no reset, clear inline"),
+    ("W-r", w::<true>, "W, black_box on the buffer only"),
+    ("L0-r", l0::<true>, "L0, black_box on the buffer only"),
+    ("L0c-r", l0c::<true>, "L0c, black_box on the buffer only"),
+    ("L5-r", l5::<true>, "L5, black_box on the buffer only"),
+    ("L6-r", l6::<true>, "L6, black_box on the buffer only"),
+    ("L7-r", l7::<true>, "L7, black_box on the buffer only"),
+    ("a0", a_same::<false>, "L5w, Hot low 12 bits == stack slot"),
+    ("a-32", a_mag::<false>, "L5w, Hot.mag over the stack slot (Hot = slot - 32)"),
+    ("a+64", a_64::<false>, "L5w, Hot = slot + 64 (mod 4 KiB)"),
+    ("a+128", a_128::<false>, "L5w, Hot = slot + 128"),
+    ("a+2048", a_2048::<false>, "L5w, Hot = slot + 2048"),
+    ("b128", b_128::<false>, "L5w, Hot 128-byte aligned"),
+    ("b64", b_64::<false>, "L5w, Hot 64-byte aligned, not 128"),
+    ("c", c_private::<false>, "L5 + private one-object slot before the magazine"),
+    ("d-fnptr", d_fn_ptr::<false>, "L5, reset via Option<fn> in out-of-line filter"),
+    ("d-call", d_call::<false>, "L5, reset in out-of-line fn, clear inlined"),
+    ("dw-fnptr", dw_fn_ptr::<false>, "L5w, reset via Option<fn> in out-of-line filter"),
+    ("dw-call", dw_call::<false>, "L5w, reset in out-of-line fn, clear inlined"),
+    ("e-copy", e_copy::<false>, "L5, push copies the Vec's 24 bytes from the slot"),
+    ("e-both", e_words_both::<false>, "L5, push and pop word by word"),
+];
+
 fn variants() -> Vec<Variant> {
-    macro_rules! v {
-        ($name:expr, $f:expr, $what:expr) => {
-            Variant {
-                name: $name,
-                what: $what,
-                f: $f,
-            }
-        };
-    }
-    vec![
-        v!(
-            "W",
-            w::<false>,
-            "the work alone, one Vec kept by the loop (no pool)"
-        ),
-        v!(
-            "L0",
-            l0::<false>,
-            "thread_local RefCell<Vec<Vec<u8>>> (lazy)"
-        ),
-        v!("L0a", l0a::<false>, "  same, const-initialised"),
-        v!("L0b", l0b::<false>, "  const UnsafeCell (TLS destructor)"),
-        v!("L0c", l0c::<false>, "  const UnsafeCell, no destructor"),
-        v!("L0w", l0w::<false>, "  L0c, pop reads the Vec word by word"),
-        v!(
-            "L1",
-            l1::<false>,
-            "L0c + thread index (const TLS Cell) on take and put"
-        ),
-        v!(
-            "L2",
-            l2::<false>,
-            "+ pool table lookup (fast ptr, [AtomicPtr; 64])"
-        ),
-        v!(
-            "L3",
-            l3::<false>,
-            "+ owner window (busy, fence, reclaim) x2"
-        ),
-        v!(
-            "L4",
-            l4::<false>,
-            "+ Hot layout, set_len/ptr::read, MaybeUninit out"
-        ),
-        v!("L5", l5::<false>, "+ owner-only hits/puts counters"),
-        v!("L5w", l5w::<false>, "L5, pop reads the Vec word by word"),
-        v!("L6", l6::<false>, "crate take/put, reset(Vec::clear)"),
-        v!(
-            "L6n",
-            l6n::<false>,
-            "crate take/put, no reset, clear inline"
-        ),
-        v!(
-            "L7",
-            l7::<false>,
-            "crate get + guard (scope end), reset(Vec::clear)"
-        ),
-        v!(
-            "L7d",
-            l7d::<false>,
-            "crate get + drop(g), reset(Vec::clear)"
-        ),
-        v!(
-            "L7n",
-            l7n::<false>,
-            "crate get + guard (scope end), no reset, clear inline"
-        ),
-        v!("W-r", w::<true>, "W, black_box on the buffer only"),
-        v!("L0-r", l0::<true>, "L0, black_box on the buffer only"),
-        v!("L0c-r", l0c::<true>, "L0c, black_box on the buffer only"),
-        v!("L5-r", l5::<true>, "L5, black_box on the buffer only"),
-        v!("L6-r", l6::<true>, "L6, black_box on the buffer only"),
-        v!("L7-r", l7::<true>, "L7, black_box on the buffer only"),
-        v!("a0", a_same::<false>, "L5w, Hot low 12 bits == stack slot"),
-        v!(
-            "a-32",
-            a_mag::<false>,
-            "L5w, Hot.mag over the stack slot (Hot = slot - 32)"
-        ),
-        v!("a+64", a_64::<false>, "L5w, Hot = slot + 64 (mod 4 KiB)"),
-        v!("a+128", a_128::<false>, "L5w, Hot = slot + 128"),
-        v!("a+2048", a_2048::<false>, "L5w, Hot = slot + 2048"),
-        v!("b128", b_128::<false>, "L5w, Hot 128-byte aligned"),
-        v!("b64", b_64::<false>, "L5w, Hot 64-byte aligned, not 128"),
-        v!(
-            "c",
-            c_private::<false>,
-            "L5 + private one-object slot before the magazine"
-        ),
-        v!(
-            "d-fnptr",
-            d_fn_ptr::<false>,
-            "L5, reset via Option<fn> in out-of-line filter"
-        ),
-        v!(
-            "d-call",
-            d_call::<false>,
-            "L5, reset in out-of-line fn, clear inlined"
-        ),
-        v!(
-            "dw-fnptr",
-            dw_fn_ptr::<false>,
-            "L5w, reset via Option<fn> in out-of-line filter"
-        ),
-        v!(
-            "dw-call",
-            dw_call::<false>,
-            "L5w, reset in out-of-line fn, clear inlined"
-        ),
-        v!(
-            "e-copy",
-            e_copy::<false>,
-            "L5, push copies the Vec's 24 bytes from the slot"
-        ),
-        v!(
-            "e-both",
-            e_words_both::<false>,
-            "L5, push and pop word by word"
-        ),
-    ]
+    VARIANTS
+        .iter()
+        .map(|&(name, f, what)| Variant { name, what, f })
+        .collect()
 }
 
 /// The low 12 bits of the buffer that each of the swept loops cycles, and of the synthetic
