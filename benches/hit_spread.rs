@@ -12,7 +12,9 @@
 //! * `rx other`: the same on a thread that does not own it (its mutex-guarded stacks);
 //! * `held guard`: `get` on a pool of the thread's own, held in a struct on the measuring
 //!   function's stack and used through a generic function (the shape of a user's code, with
-//!   the pool at an address that the main thread's stack randomisation moves per process).
+//!   the pool at an address that the main thread's stack randomisation moves per process);
+//! * `two pools`: a guard from each of two pools, nested (per iteration: two gets), the cost
+//!   for a thread that switches pools on every call.
 //!
 //! Then it starts 16, 64 and 256 threads (`HIT_SPREAD_THREADS`) that stay alive together and
 //! times each of them alone, in turn, on the same static pool. Every line of a child's output is
@@ -45,6 +47,7 @@ fn make() -> Vec<u8> {
 }
 
 static POOL: Pool<Vec<u8>> = Pool::new(make).reset(Vec::clear);
+static OTHER: Pool<Vec<u8>> = Pool::new(make).reset(Vec::clear);
 
 type Rx = regex_automata::util::pool::Pool<Vec<u8>, fn() -> Vec<u8>>;
 
@@ -126,6 +129,25 @@ fn held_guard<F: Fn() -> Vec<u8>>(pool: &Pool<Vec<u8>, F>, n: usize) -> usize {
     at
 }
 
+/// Two pools used nested: a guard from each, both written, both dropped (a thread that
+/// switches pools on every call).
+#[inline(never)]
+fn two_pools(n: usize) -> usize {
+    let mut at = 0;
+    for i in 0..n {
+        let mut g = POOL.get();
+        let mut h = OTHER.get();
+        g.extend_from_slice(&WORK);
+        h.extend_from_slice(&WORK);
+        if i == 0 {
+            at = &*g as *const Vec<u8> as usize;
+        }
+        black_box(&mut *g);
+        black_box(&mut *h);
+    }
+    at
+}
+
 #[inline(never)]
 fn regex(rx: &Rx, n: usize) -> usize {
     let mut at = 0;
@@ -141,8 +163,8 @@ fn regex(rx: &Rx, n: usize) -> usize {
     at
 }
 
-/// The loops: floor, take/put, guard, rx owner, rx other, held guard.
-const K: usize = 6;
+/// The loops: floor, take/put, guard, rx owner, rx other, held guard, two pools.
+const K: usize = 7;
 
 /// One thread's figures: the median ns per iteration of each loop (NaN where not run) and the
 /// addresses (`ADDRS`).
@@ -178,7 +200,8 @@ fn measure(which: &[usize], rx_own: &Rx, rx_other: &Rx, rounds: usize, iters: us
             2 => guard(n),
             3 => regex(rx_own, n),
             4 => regex(rx_other, n),
-            _ => held_guard(&held.pool, n),
+            5 => held_guard(&held.pool, n),
+            _ => two_pools(n),
         }
     };
     let mut slots = [0; K];
@@ -243,7 +266,7 @@ fn child() {
     // Owned by the main thread: every other thread takes its other path.
     let rx_main: Rx = Rx::new(make);
     drop(rx_main.get());
-    let all = [0, 1, 2, 3, 4, 5];
+    let all = [0, 1, 2, 3, 4, 5, 6];
 
     // The main thread (its stack's start is randomised per process).
     let rx_own: Rx = Rx::new(make);
@@ -432,8 +455,8 @@ fn parent() {
     }
 
     println!("# Per process: medians in ns per iteration (main thread, one thread, two threads)");
-    println!("| process | phase | floor | take/put | guard | rx owner | rx other | held guard | take/put ÷ floor | guard ÷ floor | take/put ÷ rx owner | guard ÷ rx owner |");
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("| process | phase | floor | take/put | guard | rx owner | rx other | held guard | two pools | take/put ÷ floor | guard ÷ floor | take/put ÷ rx owner | guard ÷ rx owner |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for phase in ["main", "t1", "t2"] {
         for p in 0..procs {
             let rows: Vec<&Line> = lines
@@ -445,13 +468,14 @@ fn parent() {
             }
             let mean = |k: usize| rows.iter().map(|l| l.ns[k]).sum::<f64>() / rows.len() as f64;
             println!(
-                "| {p} | {phase} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |",
+                "| {p} | {phase} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |",
                 mean(0),
                 mean(1),
                 mean(2),
                 mean(3),
                 mean(4),
                 mean(5),
+                mean(6),
                 mean(1) / mean(0),
                 mean(2) / mean(0),
                 mean(1) / mean(3),
@@ -461,8 +485,8 @@ fn parent() {
     }
     println!();
     println!("# Across processes: slowest / fastest process (medians)");
-    println!("| phase | floor | take/put | guard | rx owner | rx other | held guard |");
-    println!("|---|---|---|---|---|---|---|");
+    println!("| phase | floor | take/put | guard | rx owner | rx other | held guard | two pools |");
+    println!("|---|---|---|---|---|---|---|---|");
     for phase in ["main", "t1", "t2"] {
         let mut cells = Vec::new();
         for k in 0..K {

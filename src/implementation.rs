@@ -58,11 +58,10 @@
 //!
 //! # The fast path
 //!
-//! `get` on a hit: load the pool's storage pointer, find the thread's cache (each thread keeps
-//! the cache it found last, keyed by the storage's id, in a `const` thread-local: one TLS load
-//! and a compare, the same for every thread; only a thread that switches pools looks it up in
-//! the storage's table by its index, one load for the first 64 indices and the bucket
-//! arithmetic and two loads beyond), `busy = true`, a compiler fence, load `reclaim`,
+//! `get` on a hit: load the pool's storage pointer, read the thread index (a `const`
+//! thread-local), find the cache (one load for the first 1,024 indices, the same on every such
+//! thread; the bucket arithmetic and two loads beyond: inline for every index), `busy = true`, a
+//! compiler fence, load `reclaim`,
 //! move the last object of the magazine straight into the guard, `busy = false`, and a counter
 //! increment by plain load and store. Objects of 8 to 64 bytes (aligned to 8) move in and out
 //! of the magazine one 8-byte word at a time (`words`), so that no load spans two earlier

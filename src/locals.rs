@@ -1,9 +1,12 @@
 //! A pool's table of per-thread caches, indexed by [`crate::thread_id`].
 //!
-//! A flat array for the first 64 indices, then buckets of doubling size of pointers to boxed
-//! [`Local`]s, as in the `thread_local` crate: lookup is one load (two above 64), no lock, no
-//! read-modify-write. A hit rarely looks here: each thread remembers the cache it found last
-//! (`Tiers::local_fast`), so the extra load above 64 is paid only when a thread switches pools.
+//! A flat array for the first 1,024 indices, then buckets of doubling size of pointers to boxed
+//! [`Local`]s, as in the `thread_local` crate: lookup is one load (two above 1,024), no lock, no
+//! read-modify-write. The flat part is that large so that a hit costs the same on every thread of
+//! a process with up to 1,024 threads using the pool at once: the bucket's extra dependent load
+//! made the hit 1.3-1.4x slower on the threads past a 64-entry flat part
+//! (`benches/hit_spread.rs`). It costs 8 KiB per pool, allocated with the pool's storage on its
+//! first use.
 //! A cache, once installed, lives as long as the pool. When its thread exits the cache stays
 //! where it is: other threads keep stealing from its deque, cleanup keeps ageing it, and the next
 //! thread that receives the same index becomes its owner. The table therefore never holds more
@@ -15,8 +18,9 @@ use crate::thread_id::{bucket_len, ThreadId, BUCKETS};
 use std::marker::PhantomData;
 use std::ptr;
 
-/// Indices below this are looked up in a flat array, without bucket arithmetic.
-const DIRECT: usize = 64;
+/// Indices below this are looked up in a flat array, without bucket arithmetic. Smaller in the
+/// loom models, which build storage in every execution and use a few indices.
+const DIRECT: usize = if cfg!(reuse_pool_loom) { 64 } else { 1024 };
 
 pub(crate) struct Locals<T> {
     /// Caches of threads `0..DIRECT`: null until installed, then fixed until `drop`.
@@ -62,8 +66,8 @@ impl<T: Send + 'static> Locals<T> {
     }
 
     /// The cache of thread index `id` if installed, for the fast paths: one bounds check and one
-    /// load in the flat part of the table, the bucket arithmetic and two loads beyond it, inline
-    /// in both cases so that every thread index costs about the same. `None` for the values
+    /// load in the flat part of the table, the bucket arithmetic and two loads beyond it (inline
+    /// in both cases, but one dependent load more past the flat part). `None` for the values
     /// [`thread_id::index_or_huge`](crate::thread_id::index_or_huge) gives a thread without an
     /// index (`usize::MAX` and `usize::MAX - 1`) and for a cache not installed yet.
     #[inline(always)]

@@ -78,29 +78,6 @@ thread_local! {
     // any point of the thread's life, during TLS destruction too.
     static THREAD: Cell<usize> = const { Cell::new(UNSET) };
     static GUARD: Guard = const { Guard { id: Cell::new(DEAD) } };
-    // The cache this thread found last: the id of the pool storage it belongs to and its address
-    // (see `Tiers::local_fast`). `(0, null)` for none: storage ids start at 1. Also `const` and
-    // without a destructor, for the same reason as `THREAD`.
-    static LAST: Cell<Last> = const { Cell::new(NO_LAST) };
-}
-
-/// The cache a thread found last, as `(storage id, address)`.
-pub(crate) type Last = (u64, *const ());
-
-const NO_LAST: Last = (0, std::ptr::null());
-
-/// The cache the calling thread found last (see [`Last`]).
-#[inline(always)]
-pub(crate) fn last() -> Last {
-    LAST.with(Cell::get)
-}
-
-/// Records `last` as the cache the calling thread found last. Only for a cache that belongs to
-/// the calling thread's index: the entry is cleared when the thread gives the index back, so it
-/// never outlives the thread's ownership.
-#[inline(always)]
-pub(crate) fn set_last(last: Last) {
-    LAST.with(|c| c.set(last));
 }
 
 /// Gives the index back when the thread exits.
@@ -112,9 +89,6 @@ impl Drop for Guard {
     fn drop(&mut self) {
         // From here on the thread has no index; later uses take the no-local paths.
         let _ = THREAD.try_with(|t| t.set(DEAD));
-        // The index goes back below, and with it the ownership of the cache the last entry
-        // points to.
-        let _ = LAST.try_with(|c| c.set(NO_LAST));
         let id = self.id.get();
         if id != DEAD {
             // The mutex release here happens-before the acquire in `register` of the next thread

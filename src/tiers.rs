@@ -57,14 +57,7 @@ pub(crate) struct Tiers<T> {
     /// `crate::guard`); set by the pool that owns these tiers, before they are shared. Kept here
     /// rather than in every guard, so that a guard is its pool, its home and its object.
     guard_put: PutFrom<T>,
-    /// This storage's number, unique in the process for its whole life (never reused), which a
-    /// thread's last-cache entry is keyed by (`local_fast`). Starts at 1: 0 is "no entry".
-    id: u64,
 }
-
-/// The source of `Tiers::id`. A 64-bit counter: incremented once per pool's first use, it
-/// cannot wrap in any process's life.
-static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl<T> Tiers<T> {
     /// The function that unregisters and drains these tiers when their pool drops.
@@ -186,7 +179,6 @@ impl<T: Send + 'static> Tiers<T> {
             cold_victim_hits: AtomicU64::new(0),
             close: Self::close,
             guard_put: no_pool::<T>,
-            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         }
     }
 
@@ -234,30 +226,11 @@ impl<T: Send + 'static> Tiers<T> {
 
     /// The current thread's cache if installed; `None` sends the caller to the slow path,
     /// which installs it (or finds that the thread has no index).
-    ///
-    /// Every thread remembers the last cache it found (`thread_id::last`), keyed by the id of
-    /// its storage, so that a hit on the pool a thread uses costs the same on every thread: a TLS
-    /// load and a compare, whatever the thread's index (the table's lookup is one dependent load
-    /// more above its flat part, which made threads past the first 64 slower: up to 1.4x in
-    /// `benches/hit_spread.rs`). A thread that switches between pools pays the table's lookup and
-    /// a TLS store on each switch.
+    /// One load from the flat part of the table for the first 1,024 indices (`locals`), so that
+    /// the hit costs the same on every thread of a process with up to that many at once.
     #[inline(always)]
     fn local_fast(&self) -> Option<&Local<T>> {
-        let last = thread_id::last();
-        let found = if last.0 == self.id {
-            last.1
-        } else {
-            let local = self.locals.get_direct(thread_id::index_or_huge())?;
-            let local = (local as *const Local<T>).cast();
-            thread_id::set_last((self.id, local));
-            local
-        };
-        // SAFETY: an entry with this storage's id was recorded in the branch above, on this
-        // thread, from this storage's table (storage ids are never reused, so no other storage
-        // has this id, and the cache is a `Local<T>`), for the thread's own index, which it still
-        // holds (the entry is cleared when the index goes back). Caches live as long as their
-        // storage, which `&self` keeps alive.
-        Some(unsafe { &*found.cast::<Local<T>>() })
+        self.locals.get_direct(thread_id::index_or_huge())
     }
 
     /// The calling thread's cache's hot line and magazine buffer, if the cache is installed

@@ -328,3 +328,51 @@ fn threads_racing_a_fresh_pools_first_use_share_one_storage() {
     }
     counters.assert_all_dropped_once();
 }
+
+/// 1,100 threads alive at once, so that the last ones' indices lie past the flat part of every
+/// pool's table of caches (1,024 entries): each one finds its own cache, and gets back from it
+/// the object it returned.
+#[test]
+#[cfg_attr(miri, ignore)] // more threads than Miri runs in reasonable time
+fn threads_past_the_tables_flat_part_each_use_their_own_cache() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    // A cycle between the return and the take would move the object to the victim tier.
+    let _cycles = cycles_lock();
+    manual_cycles();
+    const THREADS: usize = 1_100;
+    let next = Arc::new(AtomicUsize::new(0));
+    let pool = {
+        let next = next.clone();
+        Arc::new(Pool::from_fn(move || next.fetch_add(1, Ordering::Relaxed)))
+    };
+    let all_alive = Arc::new(Barrier::new(THREADS));
+    let handles: Vec<_> = (0..THREADS)
+        .map(|_| {
+            let (pool, all_alive) = (pool.clone(), all_alive.clone());
+            thread::Builder::new()
+                .stack_size(512 << 10)
+                .spawn(move || {
+                    // Every thread takes its index before any thread gives one back.
+                    let mine = pool.take();
+                    all_alive.wait();
+                    pool.put(mine);
+                    let again = pool.take();
+                    assert_eq!(again, mine, "a thread got another thread's object back");
+                    pool.put(again);
+                    all_alive.wait();
+                })
+                .unwrap()
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    assert_eq!(
+        next.load(Ordering::Relaxed),
+        THREADS,
+        "one object per thread"
+    );
+    let s = pool.stats();
+    assert_eq!(s.misses, THREADS as u64, "{s:?}");
+    assert_eq!(s.hits, THREADS as u64, "{s:?}");
+}
