@@ -602,11 +602,15 @@ impl<T: Send + 'static, F: Fn() -> T, R: Fn(&mut T), K: Fn(&T) -> bool> Pool<T, 
             // SAFETY: `take_hit_into` returned `Some`, so it wrote `slot`.
             return Pooled::with_home(self, unsafe { slot.assume_init() }, home);
         }
-        let home = self.get_miss(&mut slot);
+        // A slot of its own for the miss: `slot`'s address must not reach an out-of-line call,
+        // or the hit keeps it in memory and moves the object into the guard through it (16-byte
+        // loads of words just stored one by one: a store-forwarding stall, `crate::words`).
+        let mut missed = MaybeUninit::uninit();
+        let home = self.get_miss(&mut missed);
         // Made here rather than in `get_miss`: the guard's two words are written with one store
         // in the caller's frame, where a move of the guard reads them (`Pooled`'s layout).
-        // SAFETY: `get_miss` wrote `slot`.
-        Pooled::with_home(self, unsafe { slot.assume_init() }, home)
+        // SAFETY: `get_miss` wrote `missed`.
+        Pooled::with_home(self, unsafe { missed.assume_init() }, home)
     }
 
     /// `get` past the hit: one call, so that the inlined part stays small. Writes the object
