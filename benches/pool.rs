@@ -32,6 +32,9 @@ mod common;
 #[path = "../examples/support/rounds.rs"]
 #[allow(dead_code)] // the report reads rounds back with `split_round`; the bench only names them
 mod rounds;
+#[path = "../examples/support/workloads.rs"]
+#[allow(dead_code)] // the report also reads the units and floors
+mod workloads;
 
 use common::{
     for_each_impl, out_dir, record, rss_bytes, run_threads, trim_system_allocator, Clock, Impl,
@@ -255,6 +258,11 @@ impl GroupRun<'_, '_> {
 
 impl Visit for GroupRun<'_, '_> {
     fn visit<I: Impl>(&mut self) {
+        assert!(
+            workloads::IMPLS.iter().any(|(n, _)| *n == I::NAME),
+            "{} is not described in examples/support/workloads.rs",
+            I::NAME
+        );
         self.bench::<I>(I::NAME, "");
     }
 }
@@ -272,7 +280,9 @@ fn workload(
     rounds: usize,
 ) {
     let group = rounds::round_group(name, round);
-    eprintln!("== {group} (round {round} of {rounds}) ==");
+    let title = workloads::group(name).title;
+    let what = title.split_once(" — ").map_or(title, |t| t.1);
+    eprintln!("== {group} (round {round} of {rounds}): {what} ==");
     warm_up(work, threads, &spec);
     let mut g = c.benchmark_group(group.as_str());
     let mut run = GroupRun {
@@ -475,7 +485,7 @@ impl CleanupRig {
 }
 
 fn cleanup_group(c: &mut Criterion) {
-    eprintln!("== cleanup ==");
+    eprintln!("== {} ==", workloads::group("cleanup").title);
     // (pools, threads, objects cached per thread per pool)
     const CASES: &[(usize, usize, usize)] = &[
         (1, 1, 128),
@@ -622,7 +632,7 @@ fn memory_of<I: Impl>() {
         mib(m[3]),
         mib(end)
     );
-    let line = [
+    let fields = [
         I::NAME.to_string(),
         mib(start),
         mib(m[0]),
@@ -631,13 +641,12 @@ fn memory_of<I: Impl>() {
         if trimmed { mib(m[3]) } else { String::new() },
         mib(end),
         note,
-    ]
-    .join("\t");
+    ];
     common::merge_line(
         "memory.tsv",
         "impl\tstart_mib\tfilled_mib\tcycle1_mib\tcycle2_mib\tcycle2_trimmed_mib\tdropped_mib\tnote",
         1,
-        line,
+        &fields,
     );
 }
 
@@ -758,11 +767,14 @@ fn live_of<I: Impl>() {
         "live.tsv",
         "impl\tthreads\tfastest_ns\tmedian_ns\tslowest_ns\tslowest_over_fastest",
         1,
-        format!(
-            "{}\t{LIVE_THREADS}\t{fastest:.3}\t{median:.3}\t{slowest:.3}\t{:.4}",
-            I::NAME,
-            slowest / fastest
-        ),
+        &[
+            I::NAME.to_string(),
+            LIVE_THREADS.to_string(),
+            format!("{fastest:.3}"),
+            format!("{median:.3}"),
+            format!("{slowest:.3}"),
+            format!("{:.4}", slowest / fastest),
+        ],
     );
 }
 
@@ -853,28 +865,32 @@ fn write_run_info(phase: &str, rounds: usize) {
     let load = std::fs::read_to_string("/proc/loadavg")
         .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_default();
-    let header = "key\tvalue";
+    let info = |k: &str, v: &str| common::merge_line("run.tsv", "key\tvalue", 1, &[k, v]);
     if phase == "started" {
         // Before anything is written: a `--test` or `--list` run must not replace a real run's
         // files.
-        common::set_dry_run(std::env::args().any(|a| a == "--test" || a == "--list"));
-        let args: Vec<String> = std::env::args().skip(1).collect();
-        if !std::env::args().any(|a| a == "--test" || a == "--list") {
+        let dry = std::env::args().any(|a| a == "--test" || a == "--list");
+        common::set_dry_run(dry);
+        if !dry {
             let _ = std::fs::remove_file(out_dir().join("run.tsv"));
         }
-        common::merge_line("run.tsv", header, 1, format!("started\t{now}"));
-        common::merge_line("run.tsv", header, 1, format!("args\t{}", args.join(" ")));
-        common::merge_line("run.tsv", header, 1, format!("loadavg_start\t{load}"));
-        let clock = match common::clock() {
-            Clock::Wall => "wall",
-            Clock::Cpu => "cpu",
-        };
-        common::merge_line("run.tsv", header, 1, format!("clock\t{clock}"));
-        common::merge_line("run.tsv", header, 1, format!("commit\t{}", git_commit()));
-        common::merge_line("run.tsv", header, 1, format!("rounds\t{rounds}"));
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        info("started", &now.to_string());
+        info("args", &args.join(" "));
+        info("loadavg_start", &load);
+        info(
+            "clock",
+            if common::clock() == Clock::Cpu {
+                "cpu"
+            } else {
+                "wall"
+            },
+        );
+        info("commit", &git_commit());
+        info("rounds", &rounds.to_string());
     } else {
-        common::merge_line("run.tsv", header, 1, format!("finished\t{now}"));
-        common::merge_line("run.tsv", header, 1, format!("loadavg_end\t{load}"));
+        info("finished", &now.to_string());
+        info("loadavg_end", &load);
     }
 }
 

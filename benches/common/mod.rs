@@ -17,6 +17,7 @@ pub use harness::*;
 
 use std::alloc::{handle_alloc_error, GlobalAlloc, Layout, System};
 use std::cell::{Cell, RefCell};
+use std::marker::PhantomData;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -61,14 +62,12 @@ thread_local! {
 #[derive(Debug)]
 pub struct Creator {
     spec: Spec,
-    count: Box<[CachePadded<AtomicU64>]>,
+    count: [CachePadded<AtomicU64>; SHARDS],
 }
 
 impl Creator {
     pub fn new(spec: &Spec) -> Arc<Creator> {
-        let count = (0..SHARDS)
-            .map(|_| CachePadded::new(AtomicU64::new(0)))
-            .collect();
+        let count = std::array::from_fn(|_| CachePadded::new(AtomicU64::new(0)));
         Arc::new(Creator { spec: *spec, count })
     }
 
@@ -167,26 +166,28 @@ pub trait Visit {
 /// always runs first. `extras` adds variants of reuse-pool that only some groups show (the
 /// `get` guard API).
 pub fn for_each_impl<V: Visit>(v: &mut V, extras: bool, part: (usize, usize)) {
-    let mut all: Vec<fn(&mut V)> = vec![|v| v.visit::<ReusePool>()];
-    if extras {
-        all.push(|v| v.visit::<ReusePoolGuard>());
+    macro_rules! visits { ($($ty:ty),*) => { vec![$(|v: &mut V| v.visit::<$ty>()),*] } }
+    let mut all: Vec<fn(&mut V)> = visits![
+        ReusePool,
+        ReusePoolGuard,
+        TlsFloor,
+        ThreadLocalList,
+        MutexVec,
+        QueuePool,
+        ObjectPool,
+        LockfreeLinear,
+        LockfreeSpinLock,
+        OPool,
+        ShardedSlab,
+        RegexAutomataOwner,
+        RegexAutomata,
+        Alloc<System>,
+        Alloc<mimalloc::MiMalloc>,
+        Alloc<tikv_jemallocator::Jemalloc>
+    ];
+    if !extras {
+        all.remove(1); // ReusePoolGuard
     }
-    all.extend([
-        |v: &mut V| v.visit::<TlsFloor>(),
-        |v: &mut V| v.visit::<ThreadLocalList>(),
-        |v: &mut V| v.visit::<MutexVec>(),
-        |v: &mut V| v.visit::<QueuePool>(),
-        |v: &mut V| v.visit::<ObjectPool>(),
-        |v: &mut V| v.visit::<LockfreeLinear>(),
-        |v: &mut V| v.visit::<LockfreeSpinLock>(),
-        |v: &mut V| v.visit::<OPool>(),
-        |v: &mut V| v.visit::<ShardedSlab>(),
-        |v: &mut V| v.visit::<RegexAutomataOwner>(),
-        |v: &mut V| v.visit::<RegexAutomata>(),
-        |v: &mut V| v.visit::<Alloc<System>>(),
-        |v: &mut V| v.visit::<Alloc<mimalloc::MiMalloc>>(),
-        |v: &mut V| v.visit::<Alloc<tikv_jemallocator::Jemalloc>>(),
-    ]);
     let n = all.len();
     all.rotate_left(part.0 * n / part.1.max(1) % n);
     for visit in all {
@@ -194,16 +195,32 @@ pub fn for_each_impl<V: Visit>(v: &mut V, extras: bool, part: (usize, usize)) {
     }
 }
 
-/// Declares an alternative whose holder is a `Vec<u8>` or a guard over one: a struct with the
-/// pool and the create counter, and its `Impl`. `new: |spec, creator|` builds the pool; `get:
-/// |pool, creator|` takes a buffer (the macro writes the work into it); `put` and `discard` are
-/// given where they do more than drop the holder; constants and items (`stats`) go in the braces.
+/// Declares an alternative: a struct with the pool and the create counter, and its `Impl`.
+/// `new: |spec, creator|` builds the pool; `get: |pool, creator|` takes a buffer (the macro
+/// writes the work into it; with `get: |pool, creator, n, byte|` the body writes it and may
+/// return a key); `put`, `discard` and `peek` are given where they differ from dropping the
+/// holder and reading `h[0]`; constants and items (`stats`) go in the braces.
 macro_rules! alternative {
+    (@get $get:expr, $n:ident, $b:ident;) => {{
+        let mut h = $get;
+        fill_vec(&mut h, $n, $b);
+        h
+    }};
+    (@get $get:expr, $n0:ident, $b0:ident; $n:ident, $b:ident) => {{
+        let ($n, $b) = ($n0, $b0);
+        $get
+    }};
+    (@peek $h:ident;) => { $h[0] };
+    (@peek $h0:ident; $pool:expr, $pp:pat_param, $h:ident, $peek:expr) => {{
+        let ($pp, $h) = ($pool, $h0);
+        $peek
+    }};
     ($(#[$doc:meta])* $ty:ident($name:literal): $pool:ty, H<$a:lifetime> = $h:ty;
      new: |$ns:pat_param, $nc:pat_param| $new:expr;
-     get: |$gp:pat_param, $gc:pat_param| $get:expr;
+     get: |$gp:pat_param, $gc:pat_param $(, $gn:ident, $gb:ident)?| $get:expr;
      $(put: |$pp:pat_param, $ph:ident| $put:expr;)?
      $(discard: |$dp:pat_param, $dh:ident| $discard:expr;)?
+     $(peek: |$kp:pat_param, $kh:ident| $peek:expr;)?
      { $($item:item)* }) => {
         $(#[$doc])*
         pub struct $ty {
@@ -217,15 +234,12 @@ macro_rules! alternative {
             fn new(spec: &Spec) -> Self {
                 let creator = Creator::new(spec);
                 let ($ns, $nc) = (spec, &creator);
-                let pool = $new;
-                $ty { pool, creator }
+                $ty { pool: $new, creator }
             }
             #[inline(always)]
             fn get(&self, n: usize, byte: u8) -> Self::H<'_> {
                 let ($gp, $gc) = (&self.pool, &self.creator);
-                let mut h = $get;
-                fill_vec(&mut h, n, byte);
-                h
+                alternative!(@get $get, n, byte; $($gn, $gb)?)
             }
             $(#[inline(always)]
             fn put<'a>(&'a self, $ph: Self::H<'a>) {
@@ -238,7 +252,7 @@ macro_rules! alternative {
                 $discard
             })?
             fn peek<'a>(&'a self, h: &Self::H<'a>) -> u8 {
-                h[0]
+                alternative!(@peek h; $(&self.pool, $kp, $kh, $peek)?)
             }
             fn creates(&self) -> u64 {
                 self.creator.count()
@@ -335,10 +349,6 @@ alternative! {
     {}
 }
 
-const LOCKFREE_NO_DISCARD: Option<&str> = Some(
-    "lockfree-object-pool cannot drop a pulled object (no detach): the 33 are returned, so it never starves",
-);
-
 /// The two pools of lockfree-object-pool: same API, other types.
 macro_rules! lockfree {
     ($($(#[$doc:meta])* $ty:ident($name:literal): $pool:ident, $guard:ident;)*) => {$(
@@ -351,7 +361,9 @@ macro_rules! lockfree {
                 lockfree_object_pool::$pool::new(move || c.make(), |_| {})
             };
             get: |p, _| p.pull();
-            { const NO_DISCARD: Option<&'static str> = LOCKFREE_NO_DISCARD; }
+            { const NO_DISCARD: Option<&'static str> = Some(
+                "lockfree-object-pool cannot drop a pulled object (no detach): the 33 are returned, so it never starves",
+            ); }
         }
     )*};
 }
@@ -382,6 +394,26 @@ alternative! {
     {}
 }
 
+alternative! {
+    /// `sharded_slab::Pool<Vec<u8>>`: `create()` reuses a cleared slot (its `Vec` keeps its
+    /// capacity); the handle is the key, returned with `clear(key)`.
+    ShardedSlab("sharded-slab"): sharded_slab::Pool<Vec<u8>>, H<'a> = usize;
+    new: |_, _| sharded_slab::Pool::new();
+    get: |p, c, n, byte| {
+        let mut r = p.create().expect("sharded-slab is full");
+        if r.capacity() < n.max(1) {
+            *r = c.make(); // a slot that never held a buffer: this is the pool's "create"
+        }
+        fill_vec(&mut r, n, byte);
+        r.key()
+    };
+    put: |p, h| { p.clear(h); };
+    peek: |p, h| p.get(*h).map_or(0, |r| r[0]);
+    { const NO_DISCARD: Option<&'static str> = Some(
+        "sharded-slab's Pool cannot drop a slot's value (clear keeps it): the 33 are returned, so it never starves",
+    ); }
+}
+
 const REGEX_NO_DISCARD: Option<&str> =
     Some("regex-automata's PoolGuard cannot be detached: the 33 are returned, so it never starves");
 
@@ -389,8 +421,7 @@ alternative! {
     /// `regex_automata::util::pool::Pool` on threads that do not own it: its owner (the first
     /// thread to get) is the thread that builds it, which never runs the workload, so every get
     /// takes the mutex stacks of the non-owner path.
-    RegexAutomata("regex-automata (other threads)"): Regex,
-        H<'a> = RegexGuard<'a, Vec<u8>, BoxFn>;
+    RegexAutomata("regex-automata (other threads)"): Regex, H<'a> = RegexGuard<'a, Vec<u8>, BoxFn>;
     new: |_, c| {
         let pool = RegexPool::new(boxed_create(c));
         drop(pool.get()); // this thread becomes the owner
@@ -403,8 +434,7 @@ alternative! {
 
 thread_local! {
     /// The pool this thread owns, for [`RegexAutomataOwner`]: (its `OwnedPools::id`, pool).
-    static REGEX_OWNED: Cell<(usize, *const Regex)> =
-        const { Cell::new((0, std::ptr::null())) };
+    static REGEX_OWNED: Cell<(usize, *const Regex)> = const { Cell::new((0, std::ptr::null())) };
 }
 
 /// One regex-automata pool per thread, each built on its thread's first get.
@@ -446,86 +476,13 @@ alternative! {
         H<'a> = RegexGuard<'a, Vec<u8>, BoxFn>;
     new: |_, _| {
         static NEXT: AtomicUsize = AtomicUsize::new(1);
-        let id = NEXT.fetch_add(1, Ordering::Relaxed);
-        OwnedPools { id, pools: Mutex::new(Vec::new()) }
+        OwnedPools { id: NEXT.fetch_add(1, Ordering::Relaxed), pools: Mutex::new(Vec::new()) }
     };
     get: |p, c| p.mine(c).get();
     put: |_, h| RegexGuard::put(h);
     {
         const NO_DISCARD: Option<&'static str> = REGEX_NO_DISCARD;
         const NOTE: Option<&'static str> = Some("each thread gets from a pool of its own, which it owns");
-    }
-}
-
-/// `sharded_slab::Pool<Vec<u8>>`: `create()` reuses a cleared slot (its `Vec` keeps its
-/// capacity); the handle is the key, returned with `clear(key)`.
-pub struct ShardedSlab {
-    pool: sharded_slab::Pool<Vec<u8>>,
-    creator: Arc<Creator>,
-}
-
-impl Impl for ShardedSlab {
-    type H<'a> = usize;
-    const NAME: &'static str = "sharded-slab";
-    const NO_DISCARD: Option<&'static str> = Some(
-        "sharded-slab's Pool cannot drop a slot's value (clear keeps it): the 33 are returned, so it never starves",
-    );
-
-    fn new(spec: &Spec) -> Self {
-        ShardedSlab {
-            pool: sharded_slab::Pool::new(),
-            creator: Creator::new(spec),
-        }
-    }
-    #[inline(always)]
-    fn get(&self, n: usize, byte: u8) -> usize {
-        let mut r = self.pool.create().expect("sharded-slab is full");
-        if r.capacity() < n.max(1) {
-            // A slot that never held a buffer: this is the pool's "create".
-            *r = self.creator.make();
-        }
-        fill_vec(&mut r, n, byte);
-        r.key()
-    }
-    #[inline(always)]
-    fn put(&self, h: usize) {
-        self.pool.clear(h);
-    }
-    fn peek(&self, h: &usize) -> u8 {
-        self.pool.get(*h).map_or(0, |r| r[0])
-    }
-    fn creates(&self) -> u64 {
-        self.creator.count()
-    }
-}
-
-/// `cap` bytes from allocator `A`, freed on drop: plain allocation through `A`'s `GlobalAlloc`
-/// called directly (not `#[global_allocator]`).
-pub struct RawBuf<A: GlobalAlloc + Sync + 'static> {
-    ptr: NonNull<u8>,
-    cap: usize,
-    len: usize,
-    alloc: &'static A,
-}
-
-// SAFETY: a `RawBuf` owns its allocation exclusively (like `Vec<u8>`), and the allocator it
-// frees through is `Sync`, so moving it to another thread and freeing there is sound.
-unsafe impl<A: GlobalAlloc + Sync + 'static> Send for RawBuf<A> {}
-
-impl<A: GlobalAlloc + Sync + 'static> RawBuf<A> {
-    fn layout(cap: usize) -> Layout {
-        Layout::from_size_align(cap.max(1), 16).expect("buffer layout")
-    }
-}
-
-impl<A: GlobalAlloc + Sync + 'static> Drop for RawBuf<A> {
-    #[inline(always)]
-    fn drop(&mut self) {
-        // SAFETY: `ptr` was allocated by `alloc` with exactly this layout and is freed once.
-        unsafe {
-            self.alloc
-                .dealloc(self.ptr.as_ptr(), Self::layout(self.cap))
-        }
     }
 }
 
@@ -553,12 +510,34 @@ alloc_kind! {
     tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc, "alloc-jemalloc";
 }
 
+/// `cap` bytes from allocator `K`, the first `len` written, freed on drop: plain allocation
+/// through `K`'s `GlobalAlloc` called directly (not `#[global_allocator]`).
+pub struct RawBuf<K: AllocKind> {
+    ptr: NonNull<u8>,
+    cap: usize,
+    len: usize,
+    alloc: &'static K,
+}
+
+// SAFETY: a `RawBuf` owns its allocation exclusively (like `Vec<u8>`), and the allocator it
+// frees through is `Sync`, so moving it to another thread and freeing there is sound.
+unsafe impl<K: AllocKind> Send for RawBuf<K> {}
+
+fn raw_layout(cap: usize) -> Layout {
+    Layout::from_size_align(cap.max(1), 16).expect("buffer layout")
+}
+
+impl<K: AllocKind> Drop for RawBuf<K> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        // SAFETY: `ptr` was allocated by `alloc` with exactly this layout and is freed once.
+        unsafe { self.alloc.dealloc(self.ptr.as_ptr(), raw_layout(self.cap)) }
+    }
+}
+
 /// No pool: every get allocates `spec.cap` bytes through `K`'s `GlobalAlloc` (called directly),
 /// every put frees. Every get counts as a create.
-pub struct Alloc<K: AllocKind> {
-    spec: Spec,
-    _k: std::marker::PhantomData<K>,
-}
+pub struct Alloc<K: AllocKind>(Spec, PhantomData<K>);
 
 impl<K: AllocKind> Impl for Alloc<K> {
     type H<'a> = RawBuf<K>;
@@ -566,15 +545,12 @@ impl<K: AllocKind> Impl for Alloc<K> {
     const EVERY_GET_CREATES: bool = true;
 
     fn new(spec: &Spec) -> Self {
-        Alloc {
-            spec: *spec,
-            _k: std::marker::PhantomData,
-        }
+        Alloc(*spec, PhantomData)
     }
     #[inline(always)]
     fn get(&self, n: usize, byte: u8) -> RawBuf<K> {
-        spin(self.spec.create_cost);
-        let (cap, layout) = (self.spec.cap, RawBuf::<K>::layout(self.spec.cap));
+        spin(self.0.create_cost);
+        let (cap, layout) = (self.0.cap, raw_layout(self.0.cap));
         // SAFETY: `layout` has a non-zero size (`cap.max(1)`).
         let p = unsafe { K::get().alloc(layout) };
         let ptr = NonNull::new(p).unwrap_or_else(|| handle_alloc_error(layout));
