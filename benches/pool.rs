@@ -38,7 +38,7 @@ mod workloads;
 
 use common::{
     for_each_impl, out_dir, record, rss_bytes, run_threads, trim_system_allocator, Clock, Impl,
-    ReusePool, Row, Spec, Visit,
+    ReusePool, Spec, Visit,
 };
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion};
@@ -190,14 +190,8 @@ impl GroupRun<'_, '_> {
         for &t in self.threads {
             if self.work == Work::Pipeline {
                 if let Some(why) = I::CROSS_THREAD {
-                    record(Row {
-                        group: self.group.clone(),
-                        name: name.into(),
-                        threads: t.to_string(),
-                        creates: None,
-                        gets: 0,
-                        note: format!("n/a: {why}"),
-                    });
+                    let note = format!("n/a: {why}");
+                    record(&self.group, name, &t.to_string(), None, 0, &note);
                     continue;
                 }
             }
@@ -244,14 +238,8 @@ impl GroupRun<'_, '_> {
                 ));
             }
             drop(imp);
-            record(Row {
-                group: self.group.clone(),
-                name: name.into(),
-                threads: t.to_string(),
-                creates: Some(creates),
-                gets,
-                note: notes.join("; "),
-            });
+            let (t, note) = (t.to_string(), notes.join("; "));
+            record(&self.group, name, &t, Some(creates), gets, &note);
         }
     }
 }
@@ -354,14 +342,8 @@ fn channel_only(g: &mut BenchmarkGroup<'_, WallTime>, group: &str) {
         })
     });
     if ran {
-        record(Row {
-            group: group.into(),
-            name: "channel-only".into(),
-            threads: "2".into(),
-            creates: None,
-            gets: sent.into_inner(),
-            note: "baseline: the bounded channel carrying a u64, no buffer".into(),
-        });
+        let note = "baseline: the bounded channel carrying a u64, no buffer";
+        record(group, "channel-only", "2", None, sent.into_inner(), note);
     }
 }
 
@@ -512,31 +494,19 @@ fn cleanup_group(c: &mut Criterion) {
         let (rounds, refill, s) = rig.stop();
         let cached = pools * threads * objects;
         let per_take = refill.as_nanos() as f64 / (rounds.max(1) as f64 * cached as f64);
-        record(Row {
-            group: "cleanup".into(),
-            name,
-            threads: threads.to_string(),
-            creates: Some(s.misses),
-            gets: s.gets(),
-            note: format!(
-                "{cached} objects cached before each timed cycle ({rounds} cycles timed); \
+        let note = format!(
+            "{cached} objects cached before each timed cycle ({rounds} cycles timed); \
                  refills: {} victim hits, {} steals, {} creates, refill phase {per_take:.0} ns \
                  wall per object (waking {threads} threads included)",
-                s.victim_hits, s.steals, s.misses
-            ),
-        });
+            s.victim_hits, s.steals, s.misses
+        );
+        let t = threads.to_string();
+        record("cleanup", &name, &t, Some(s.misses), s.gets(), &note);
     }
     g.finish();
-    record(Row {
-        group: "cleanup".into(),
-        name: "other implementations".into(),
-        threads: "-".into(),
-        creates: None,
-        gets: 0,
-        note:
-            "n/a: no alternative has a cleanup cycle; they keep idle objects forever (see memory)"
-                .into(),
-    });
+    let note =
+        "n/a: no alternative has a cleanup cycle; they keep idle objects forever (see memory)";
+    record("cleanup", "other implementations", "-", None, 0, note);
 }
 
 // ---------------------------------------------------------------------------------------------

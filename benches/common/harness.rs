@@ -126,53 +126,33 @@ pub fn out_dir() -> PathBuf {
     dir
 }
 
-/// One row of `results.tsv`: what a benchmark id did besides its timing.
-#[derive(Debug, Clone)]
-pub struct Row {
-    pub group: String,
-    pub name: String,
-    pub threads: String,
-    /// `create` calls over the whole benchmark (warm-up included); `None` where not counted.
-    pub creates: Option<u64>,
-    /// Objects handed out over the whole benchmark (warm-up included).
-    pub gets: u64,
-    pub note: String,
-}
-
-/// Prints `row` and merges it into `results.tsv` (replacing an earlier row with the same
-/// group, name and threads; rows keep the order in which they were first written).
-pub fn record(row: Row) {
-    let per = match row.creates {
-        Some(c) if row.gets > 0 => format!("{:.6}", c as f64 / row.gets as f64),
+/// Prints one row of `results.tsv`, what a benchmark id did besides its timing, and merges it
+/// into the file (replacing an earlier row with the same group, name and threads; rows keep the
+/// order in which they were first written). `creates` and `gets` count over the whole benchmark,
+/// warm-up included; `creates` is `None` where not counted.
+pub fn record(group: &str, name: &str, threads: &str, creates: Option<u64>, gets: u64, note: &str) {
+    let per = match creates {
+        Some(c) if gets > 0 => format!("{:.6}", c as f64 / gets as f64),
         _ => String::new(),
     };
-    let creates = row.creates.map(|c| c.to_string());
+    let creates = creates.map_or(String::new(), |c| c.to_string());
     eprintln!(
-        "  {}/{}/{}: creates {} / gets {} = {} per get{}{}",
-        row.group,
-        row.name,
-        row.threads,
-        creates.as_deref().unwrap_or("-"),
-        row.gets,
+        "  {group}/{name}/{threads}: creates {} / gets {gets} = {} per get{}{note}",
+        if creates.is_empty() { "-" } else { &creates },
         if per.is_empty() { "-" } else { &per },
-        if row.note.is_empty() { "" } else { "; " },
-        row.note
+        if note.is_empty() { "" } else { "; " },
     );
-    let (creates, gets) = (creates.unwrap_or_default(), row.gets.to_string());
-    merge_line(
-        "results.tsv",
-        "group\timpl\tthreads\tcreates\tgets\tcreates_per_get\tnote",
-        3,
-        &[
-            &row.group,
-            &row.name,
-            &row.threads,
-            &creates,
-            &gets,
-            &per,
-            &row.note,
-        ],
-    );
+    let fields = [
+        group,
+        name,
+        threads,
+        &creates,
+        &gets.to_string(),
+        &per,
+        note,
+    ];
+    let header = "group\timpl\tthreads\tcreates\tgets\tcreates_per_get\tnote";
+    merge_line("results.tsv", header, 3, &fields);
 }
 
 static DRY_RUN: AtomicBool = AtomicBool::new(false);

@@ -167,24 +167,11 @@ pub trait Visit {
 /// `get` guard API).
 pub fn for_each_impl<V: Visit>(v: &mut V, extras: bool, part: (usize, usize)) {
     macro_rules! visits { ($($ty:ty),*) => { vec![$(|v: &mut V| v.visit::<$ty>()),*] } }
-    let mut all: Vec<fn(&mut V)> = visits![
-        ReusePool,
-        ReusePoolGuard,
-        TlsFloor,
-        ThreadLocalList,
-        MutexVec,
-        QueuePool,
-        ObjectPool,
-        LockfreeLinear,
-        LockfreeSpinLock,
-        OPool,
-        ShardedSlab,
-        RegexAutomataOwner,
-        RegexAutomata,
-        Alloc<System>,
-        Alloc<mimalloc::MiMalloc>,
-        Alloc<tikv_jemallocator::Jemalloc>
-    ];
+    let mut all: Vec<fn(&mut V)> = visits! {
+        ReusePool, ReusePoolGuard, TlsFloor, ThreadLocalList, MutexVec, QueuePool, ObjectPool,
+        LockfreeLinear, LockfreeSpinLock, OPool, ShardedSlab, RegexAutomataOwner, RegexAutomata,
+        Alloc<System>, Alloc<mimalloc::MiMalloc>, Alloc<tikv_jemallocator::Jemalloc>
+    };
     if !extras {
         all.remove(1); // ReusePoolGuard
     }
@@ -215,13 +202,13 @@ macro_rules! alternative {
         let ($pp, $h) = ($pool, $h0);
         $peek
     }};
-    ($(#[$doc:meta])* $ty:ident($name:literal): $pool:ty, H<$a:lifetime> = $h:ty;
+    ($($(#[$doc:meta])* $ty:ident($name:literal): $pool:ty, H<$a:lifetime> = $h:ty;
      new: |$ns:pat_param, $nc:pat_param| $new:expr;
      get: |$gp:pat_param, $gc:pat_param $(, $gn:ident, $gb:ident)?| $get:expr;
      $(put: |$pp:pat_param, $ph:ident| $put:expr;)?
      $(discard: |$dp:pat_param, $dh:ident| $discard:expr;)?
      $(peek: |$kp:pat_param, $kh:ident| $peek:expr;)?
-     { $($item:item)* }) => {
+     { $($item:item)* })*) => {$(
         $(#[$doc])*
         pub struct $ty {
             pub pool: $pool,
@@ -258,29 +245,10 @@ macro_rules! alternative {
                 self.creator.count()
             }
         }
-    };
+    )*};
 }
 
 type ReuseInner = reuse_pool::Pool<Vec<u8>, BoxFn>;
-
-alternative! {
-    /// `reuse_pool::Pool` through the Go-style `take`/`put` pair.
-    ReusePool("reuse-pool"): ReuseInner, H<'a> = Vec<u8>;
-    new: |_, c| reuse_pool::Pool::from_fn(boxed_create(c));
-    get: |p, _| p.take();
-    put: |p, h| p.put(h);
-    discard: |_, h| drop(h);
-    { fn stats(&self) -> Option<reuse_pool::Stats> { Some(self.pool.stats()) } }
-}
-
-alternative! {
-    /// `reuse_pool::Pool` through the `get` guard (returns itself on drop).
-    ReusePoolGuard("reuse-pool-guard"): ReuseInner, H<'a> = reuse_pool::Pooled<'a, Vec<u8>, BoxFn>;
-    new: |_, c| reuse_pool::Pool::from_fn(boxed_create(c));
-    get: |p, _| p.get();
-    discard: |_, h| reuse_pool::Pooled::discard(h);
-    { fn stats(&self) -> Option<reuse_pool::Stats> { Some(self.pool.stats()) } }
-}
 
 thread_local! {
     /// The floor's free list. One per thread for the whole process: every workload runs on
@@ -290,64 +258,6 @@ thread_local! {
 
 const PER_THREAD_ONLY: &str =
     "per-thread free list: an object returned on the consumer thread is never seen by the producer, so every get would be a create";
-
-alternative! {
-    /// `thread_local!` + `RefCell<Vec<Vec<u8>>>`: the fastest thing that can work (the floor).
-    /// Unbounded, never shares, never shrinks.
-    TlsFloor("tls-floor"): (), H<'a> = Vec<u8>;
-    new: |_, _| ();
-    get: |_, c| FLOOR.with_borrow_mut(|l| l.pop()).unwrap_or_else(|| c.make());
-    put: |_, h| FLOOR.with_borrow_mut(|l| l.push(h));
-    discard: |_, h| drop(h);
-    { const CROSS_THREAD: Option<&'static str> = Some(PER_THREAD_ONLY); }
-}
-
-alternative! {
-    /// `thread_local::ThreadLocal<RefCell<Vec<Vec<u8>>>>`, one per pool, as a user would write
-    /// it (entries of different threads are adjacent: no padding).
-    ThreadLocalList("ThreadLocal-list"): thread_local::ThreadLocal<RefCell<Vec<Vec<u8>>>>, H<'a> = Vec<u8>;
-    new: |_, _| thread_local::ThreadLocal::new();
-    get: |p, c| p.get_or_default().borrow_mut().pop().unwrap_or_else(|| c.make());
-    put: |p, h| p.get_or_default().borrow_mut().push(h);
-    discard: |_, h| drop(h);
-    {
-        const CROSS_THREAD: Option<&'static str> = Some(PER_THREAD_ONLY);
-        const NOTE: Option<&'static str> =
-            Some("ThreadLocal<RefCell<Vec<_>>> without cache padding, as users write it");
-    }
-}
-
-alternative! {
-    /// `std::sync::Mutex<Vec<Vec<u8>>>`: one shared stack, unbounded.
-    MutexVec("mutex-vec"): Mutex<Vec<Vec<u8>>>, H<'a> = Vec<u8>;
-    new: |_, _| Mutex::new(Vec::new());
-    get: |p, c| {
-        let popped = p.lock().unwrap().pop();
-        popped.unwrap_or_else(|| c.make())
-    };
-    put: |p, h| p.lock().unwrap().push(h);
-    discard: |_, h| drop(h);
-    {}
-}
-
-alternative! {
-    /// `crossbeam_queue::ArrayQueue<Vec<u8>>` of `spec.bound` slots; returns to a full queue drop.
-    QueuePool("arrayqueue"): ArrayQueue<Vec<u8>>, H<'a> = Vec<u8>;
-    new: |spec, _| ArrayQueue::new(spec.bound);
-    get: |p, c| p.pop().unwrap_or_else(|| c.make());
-    put: |p, h| drop(p.push(h));
-    discard: |_, h| drop(h);
-    {}
-}
-
-alternative! {
-    /// `object_pool::Pool` (a mutex-protected stack) with `pull(create)`; discard via `detach`.
-    ObjectPool("object-pool"): object_pool::Pool<Vec<u8>>, H<'a> = object_pool::Reusable<'a, Vec<u8>>;
-    new: |_, _| object_pool::Pool::new(0, Vec::new);
-    get: |p, c| p.pull(|| c.make());
-    discard: |_, h| drop(h.detach());
-    {}
-}
 
 /// The two pools of lockfree-object-pool: same API, other types.
 macro_rules! lockfree {
@@ -385,52 +295,8 @@ impl opool::PoolAllocator<Vec<u8>> for OpoolAlloc {
     }
 }
 
-alternative! {
-    /// `opool::Pool` (an `ArrayQueue` of `spec.bound` slots inside); discard via `into_inner`.
-    OPool("opool"): opool::Pool<OpoolAlloc, Vec<u8>>, H<'a> = opool::RefGuard<'a, OpoolAlloc, Vec<u8>>;
-    new: |spec, c| opool::Pool::new(spec.bound, OpoolAlloc(c.clone()));
-    get: |p, _| p.get();
-    discard: |_, h| drop(h.into_inner());
-    {}
-}
-
-alternative! {
-    /// `sharded_slab::Pool<Vec<u8>>`: `create()` reuses a cleared slot (its `Vec` keeps its
-    /// capacity); the handle is the key, returned with `clear(key)`.
-    ShardedSlab("sharded-slab"): sharded_slab::Pool<Vec<u8>>, H<'a> = usize;
-    new: |_, _| sharded_slab::Pool::new();
-    get: |p, c, n, byte| {
-        let mut r = p.create().expect("sharded-slab is full");
-        if r.capacity() < n.max(1) {
-            *r = c.make(); // a slot that never held a buffer: this is the pool's "create"
-        }
-        fill_vec(&mut r, n, byte);
-        r.key()
-    };
-    put: |p, h| { p.clear(h); };
-    peek: |p, h| p.get(*h).map_or(0, |r| r[0]);
-    { const NO_DISCARD: Option<&'static str> = Some(
-        "sharded-slab's Pool cannot drop a slot's value (clear keeps it): the 33 are returned, so it never starves",
-    ); }
-}
-
 const REGEX_NO_DISCARD: Option<&str> =
     Some("regex-automata's PoolGuard cannot be detached: the 33 are returned, so it never starves");
-
-alternative! {
-    /// `regex_automata::util::pool::Pool` on threads that do not own it: its owner (the first
-    /// thread to get) is the thread that builds it, which never runs the workload, so every get
-    /// takes the mutex stacks of the non-owner path.
-    RegexAutomata("regex-automata (other threads)"): Regex, H<'a> = RegexGuard<'a, Vec<u8>, BoxFn>;
-    new: |_, c| {
-        let pool = RegexPool::new(boxed_create(c));
-        drop(pool.get()); // this thread becomes the owner
-        pool
-    };
-    get: |p, _| p.get();
-    put: |_, h| RegexGuard::put(h);
-    { const NO_DISCARD: Option<&'static str> = REGEX_NO_DISCARD; }
-}
 
 thread_local! {
     /// The pool this thread owns, for [`RegexAutomataOwner`]: (its `OwnedPools::id`, pool).
@@ -468,6 +334,107 @@ impl OwnedPools {
 }
 
 alternative! {
+    /// `reuse_pool::Pool` through the Go-style `take`/`put` pair.
+    ReusePool("reuse-pool"): ReuseInner, H<'a> = Vec<u8>;
+    new: |_, c| reuse_pool::Pool::from_fn(boxed_create(c));
+    get: |p, _| p.take();
+    put: |p, h| p.put(h);
+    discard: |_, h| drop(h);
+    { fn stats(&self) -> Option<reuse_pool::Stats> { Some(self.pool.stats()) } }
+
+    /// `reuse_pool::Pool` through the `get` guard (returns itself on drop).
+    ReusePoolGuard("reuse-pool-guard"): ReuseInner, H<'a> = reuse_pool::Pooled<'a, Vec<u8>, BoxFn>;
+    new: |_, c| reuse_pool::Pool::from_fn(boxed_create(c));
+    get: |p, _| p.get();
+    discard: |_, h| reuse_pool::Pooled::discard(h);
+    { fn stats(&self) -> Option<reuse_pool::Stats> { Some(self.pool.stats()) } }
+
+    /// `thread_local!` + `RefCell<Vec<Vec<u8>>>`: the fastest thing that can work (the floor).
+    /// Unbounded, never shares, never shrinks.
+    TlsFloor("tls-floor"): (), H<'a> = Vec<u8>;
+    new: |_, _| ();
+    get: |_, c| FLOOR.with_borrow_mut(|l| l.pop()).unwrap_or_else(|| c.make());
+    put: |_, h| FLOOR.with_borrow_mut(|l| l.push(h));
+    discard: |_, h| drop(h);
+    { const CROSS_THREAD: Option<&'static str> = Some(PER_THREAD_ONLY); }
+
+    /// `thread_local::ThreadLocal<RefCell<Vec<Vec<u8>>>>`, one per pool, as a user would write
+    /// it (entries of different threads are adjacent: no padding).
+    ThreadLocalList("ThreadLocal-list"): thread_local::ThreadLocal<RefCell<Vec<Vec<u8>>>>, H<'a> = Vec<u8>;
+    new: |_, _| thread_local::ThreadLocal::new();
+    get: |p, c| p.get_or_default().borrow_mut().pop().unwrap_or_else(|| c.make());
+    put: |p, h| p.get_or_default().borrow_mut().push(h);
+    discard: |_, h| drop(h);
+    {
+        const CROSS_THREAD: Option<&'static str> = Some(PER_THREAD_ONLY);
+        const NOTE: Option<&'static str> =
+            Some("ThreadLocal<RefCell<Vec<_>>> without cache padding, as users write it");
+    }
+
+    /// `std::sync::Mutex<Vec<Vec<u8>>>`: one shared stack, unbounded.
+    MutexVec("mutex-vec"): Mutex<Vec<Vec<u8>>>, H<'a> = Vec<u8>;
+    new: |_, _| Mutex::new(Vec::new());
+    get: |p, c| {
+        let popped = p.lock().unwrap().pop();
+        popped.unwrap_or_else(|| c.make())
+    };
+    put: |p, h| p.lock().unwrap().push(h);
+    discard: |_, h| drop(h);
+    {}
+
+    /// `crossbeam_queue::ArrayQueue<Vec<u8>>` of `spec.bound` slots; returns to a full queue drop.
+    QueuePool("arrayqueue"): ArrayQueue<Vec<u8>>, H<'a> = Vec<u8>;
+    new: |spec, _| ArrayQueue::new(spec.bound);
+    get: |p, c| p.pop().unwrap_or_else(|| c.make());
+    put: |p, h| drop(p.push(h));
+    discard: |_, h| drop(h);
+    {}
+
+    /// `object_pool::Pool` (a mutex-protected stack) with `pull(create)`; discard via `detach`.
+    ObjectPool("object-pool"): object_pool::Pool<Vec<u8>>, H<'a> = object_pool::Reusable<'a, Vec<u8>>;
+    new: |_, _| object_pool::Pool::new(0, Vec::new);
+    get: |p, c| p.pull(|| c.make());
+    discard: |_, h| drop(h.detach());
+    {}
+
+    /// `opool::Pool` (an `ArrayQueue` of `spec.bound` slots inside); discard via `into_inner`.
+    OPool("opool"): opool::Pool<OpoolAlloc, Vec<u8>>, H<'a> = opool::RefGuard<'a, OpoolAlloc, Vec<u8>>;
+    new: |spec, c| opool::Pool::new(spec.bound, OpoolAlloc(c.clone()));
+    get: |p, _| p.get();
+    discard: |_, h| drop(h.into_inner());
+    {}
+
+    /// `sharded_slab::Pool<Vec<u8>>`: `create()` reuses a cleared slot (its `Vec` keeps its
+    /// capacity); the handle is the key, returned with `clear(key)`.
+    ShardedSlab("sharded-slab"): sharded_slab::Pool<Vec<u8>>, H<'a> = usize;
+    new: |_, _| sharded_slab::Pool::new();
+    get: |p, c, n, byte| {
+        let mut r = p.create().expect("sharded-slab is full");
+        if r.capacity() < n.max(1) {
+            *r = c.make(); // a slot that never held a buffer: this is the pool's "create"
+        }
+        fill_vec(&mut r, n, byte);
+        r.key()
+    };
+    put: |p, h| { p.clear(h); };
+    peek: |p, h| p.get(*h).map_or(0, |r| r[0]);
+    { const NO_DISCARD: Option<&'static str> = Some(
+        "sharded-slab's Pool cannot drop a slot's value (clear keeps it): the 33 are returned, so it never starves",
+    ); }
+
+    /// `regex_automata::util::pool::Pool` on threads that do not own it: its owner (the first
+    /// thread to get) is the thread that builds it, which never runs the workload, so every get
+    /// takes the mutex stacks of the non-owner path.
+    RegexAutomata("regex-automata (other threads)"): Regex, H<'a> = RegexGuard<'a, Vec<u8>, BoxFn>;
+    new: |_, c| {
+        let pool = RegexPool::new(boxed_create(c));
+        drop(pool.get()); // this thread becomes the owner
+        pool
+    };
+    get: |p, _| p.get();
+    put: |_, h| RegexGuard::put(h);
+    { const NO_DISCARD: Option<&'static str> = REGEX_NO_DISCARD; }
+
     /// `regex_automata::util::pool::Pool` on its owner thread: every thread gets from a pool of
     /// its own (built on its first get, it is that pool's owner), so it takes the owner fast path
     /// (one object; any further ones come from the mutex stacks). Finding the pool costs one
