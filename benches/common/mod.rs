@@ -453,21 +453,15 @@ alternative! {
     }
 }
 
-/// A `GlobalAlloc` for [`Alloc`]: its static and its name.
+/// A `GlobalAlloc` for [`Alloc`] (a unit struct, `A` its value) and its name.
 pub trait AllocKind: GlobalAlloc + Sync + Sized + 'static {
     const NAME: &'static str;
-    fn get() -> &'static Self;
+    const A: Self;
 }
 
 macro_rules! alloc_kind {
     ($($ty:ty = $e:expr, $name:literal;)*) => {$(
-        impl AllocKind for $ty {
-            const NAME: &'static str = $name;
-            fn get() -> &'static Self {
-                static A: $ty = $e;
-                &A
-            }
-        }
+        impl AllocKind for $ty { const NAME: &'static str = $name; const A: Self = $e; }
     )*};
 }
 
@@ -483,11 +477,11 @@ pub struct RawBuf<K: AllocKind> {
     ptr: NonNull<u8>,
     cap: usize,
     len: usize,
-    alloc: &'static K,
+    _k: PhantomData<K>,
 }
 
 // SAFETY: a `RawBuf` owns its allocation exclusively (like `Vec<u8>`), and the allocator it
-// frees through is `Sync`, so moving it to another thread and freeing there is sound.
+// frees through (`K::A`) is `Sync`, so moving it to another thread and freeing there is sound.
 unsafe impl<K: AllocKind> Send for RawBuf<K> {}
 
 fn raw_layout(cap: usize) -> Layout {
@@ -497,8 +491,8 @@ fn raw_layout(cap: usize) -> Layout {
 impl<K: AllocKind> Drop for RawBuf<K> {
     #[inline(always)]
     fn drop(&mut self) {
-        // SAFETY: `ptr` was allocated by `alloc` with exactly this layout and is freed once.
-        unsafe { self.alloc.dealloc(self.ptr.as_ptr(), raw_layout(self.cap)) }
+        // SAFETY: `ptr` was allocated by `K::A` with exactly this layout and is freed once.
+        unsafe { K::A.dealloc(self.ptr.as_ptr(), raw_layout(self.cap)) }
     }
 }
 
@@ -519,17 +513,13 @@ impl<K: AllocKind> Impl for Alloc<K> {
         spin(self.0.create_cost);
         let (cap, layout) = (self.0.cap, raw_layout(self.0.cap));
         // SAFETY: `layout` has a non-zero size (`cap.max(1)`).
-        let p = unsafe { K::get().alloc(layout) };
+        let p = unsafe { K::A.alloc(layout) };
         let ptr = NonNull::new(p).unwrap_or_else(|| handle_alloc_error(layout));
         assert!(n <= cap);
         // SAFETY: `ptr` points to a fresh allocation of at least `cap >= n` bytes.
         unsafe { std::ptr::write_bytes(ptr.as_ptr(), byte, n) };
-        RawBuf {
-            ptr,
-            cap,
-            len: n,
-            alloc: K::get(),
-        }
+        let (len, _k) = (n, PhantomData);
+        RawBuf { ptr, cap, len, _k }
     }
     fn peek(&self, h: &RawBuf<K>) -> u8 {
         // SAFETY: the first `len` bytes were written by `get`.
