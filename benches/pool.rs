@@ -98,38 +98,14 @@ fn run<I: Impl>(work: Work, imp: &I, threads: usize, iters: u64, gets: &AtomicU6
                 }
             })
         }
-        Work::Overflow | Work::ExpensiveNew => {
+        Work::Overflow | Work::ExpensiveNew | Work::Starvation => {
             gets.fetch_add(t * (iters * HOLD as u64 + 1), Ordering::Relaxed);
-            run_threads(threads, clock, prime, |_| {
-                let mut hand = Vec::with_capacity(HOLD);
-                for _ in 0..iters {
-                    for k in 0..HOLD {
-                        hand.push(imp.get(LEN, k as u8));
-                    }
-                    black_box(&hand);
-                    for h in hand.drain(..) {
-                        imp.put(h);
-                    }
-                }
-            }) / HOLD as u32
-        }
-        Work::Starvation => {
-            gets.fetch_add(t * (iters * HOLD as u64 + 1), Ordering::Relaxed);
-            run_threads(threads, clock, prime, |_| {
-                let mut hand = Vec::with_capacity(HOLD);
-                for _ in 0..iters {
-                    for k in 0..HOLD {
-                        hand.push(imp.get(LEN, k as u8));
-                    }
-                    black_box(&hand);
-                    for _ in STARVED..HOLD {
-                        imp.discard(hand.pop().expect("held"));
-                    }
-                    for h in hand.drain(..) {
-                        imp.put(h);
-                    }
-                }
-            }) / HOLD as u32
+            let time = if work == Work::Starvation {
+                run_threads(threads, clock, prime, |_| hold::<I, true>(imp, iters))
+            } else {
+                run_threads(threads, clock, prime, |_| hold::<I, false>(imp, iters))
+            };
+            time / HOLD as u32
         }
         Work::Pipeline => {
             assert_eq!(threads, 2, "the pipeline is one producer and one consumer");
@@ -171,6 +147,27 @@ fn run<I: Impl>(work: Work, imp: &I, threads: usize, iters: u64, gets: &AtomicU6
                 });
             }
             start.elapsed() / CHURN_OPS as u32
+        }
+    }
+}
+
+/// `iters` rounds of Overflow (get `HOLD`, put them back) or, with `STARVE`, of Starvation
+/// (33 of them discarded instead); the constant keeps the discard loop out of Overflow's code.
+#[inline(always)]
+fn hold<I: Impl, const STARVE: bool>(imp: &I, iters: u64) {
+    let mut hand = Vec::with_capacity(HOLD);
+    for _ in 0..iters {
+        for k in 0..HOLD {
+            hand.push(imp.get(LEN, k as u8));
+        }
+        black_box(&hand);
+        if STARVE {
+            for _ in STARVED..HOLD {
+                imp.discard(hand.pop().expect("held"));
+            }
+        }
+        for h in hand.drain(..) {
+            imp.put(h);
         }
     }
 }
