@@ -139,48 +139,6 @@ thread_local! {
     static INDEX: Cell<usize> = const { Cell::new(0) };
 }
 
-#[inline(never)]
-fn l0<const R: bool>(n: u64) -> usize {
-    let mut at = 0;
-    for i in 0..n {
-        let mut v = L0_FREE.with(|f| f.borrow_mut().pop()).unwrap_or_else(fresh);
-        at = work::<R>(&mut v, i);
-        v.clear();
-        L0_FREE.with(|f| f.borrow_mut().push(v));
-    }
-    at
-}
-
-#[inline(never)]
-fn l0a<const R: bool>(n: u64) -> usize {
-    let mut at = 0;
-    for i in 0..n {
-        let mut v = L0A_FREE
-            .with(|f| f.borrow_mut().pop())
-            .unwrap_or_else(fresh);
-        at = work::<R>(&mut v, i);
-        v.clear();
-        L0A_FREE.with(|f| f.borrow_mut().push(v));
-    }
-    at
-}
-
-#[inline(never)]
-fn l0b<const R: bool>(n: u64) -> usize {
-    let mut at = 0;
-    for i in 0..n {
-        // SAFETY: the only accesses to the thread's list, none re-entrant.
-        let mut v = L0B_FREE
-            .with(|f| unsafe { &mut *f.get() }.pop())
-            .unwrap_or_else(fresh);
-        at = work::<R>(&mut v, i);
-        v.clear();
-        // SAFETY: as above.
-        L0B_FREE.with(|f| unsafe { &mut *f.get() }.push(v));
-    }
-    at
-}
-
 /// The thread's list in `L0c`.
 ///
 /// # Safety
@@ -190,20 +148,6 @@ fn l0b<const R: bool>(n: u64) -> usize {
 unsafe fn with_l0c<T>(f: impl FnOnce(&mut Vec<Vec<u8>>) -> T) -> T {
     // SAFETY: forwarded from the caller.
     L0C_FREE.with(|l| f(unsafe { &mut *l.get() }))
-}
-
-#[inline(never)]
-fn l0c<const R: bool>(n: u64) -> usize {
-    let mut at = 0;
-    for i in 0..n {
-        // SAFETY: the only accesses to the thread's list, none re-entrant.
-        let mut v = unsafe { with_l0c(|l| l.pop()) }.unwrap_or_else(fresh);
-        at = work::<R>(&mut v, i);
-        v.clear();
-        // SAFETY: as above.
-        unsafe { with_l0c(|l| l.push(v)) };
-    }
-    at
 }
 
 /// Moves the `Vec` at `src` out as three 8-byte loads (volatile, so that the compiler cannot merge
@@ -240,18 +184,35 @@ fn pop_words(l: &mut Vec<Vec<u8>>) -> Option<Vec<u8>> {
     }
 }
 
-#[inline(never)]
-fn l0w<const R: bool>(n: u64) -> usize {
-    let mut at = 0;
-    for i in 0..n {
-        // SAFETY: as in `l0c`.
-        let mut v = unsafe { with_l0c(pop_words) }.unwrap_or_else(fresh);
-        at = work::<R>(&mut v, i);
-        v.clear();
-        // SAFETY: as above.
-        unsafe { with_l0c(|l| l.push(v)) };
-    }
-    at
+/// The timed loops of the free lists: `n` hits, each taking a buffer (`take`, or `fresh()` when
+/// it gives `None`), doing the work, clearing the buffer and giving it back (`give`, the buffer
+/// as `v`).
+macro_rules! free_list_loops {
+    ($($name:ident: $take:expr, |$v:ident| $give:expr;)*) => {$(
+        #[inline(never)]
+        fn $name<const R: bool>(n: u64) -> usize {
+            let mut at = 0;
+            for i in 0..n {
+                let mut $v = $take.unwrap_or_else(fresh);
+                at = work::<R>(&mut $v, i);
+                $v.clear();
+                $give;
+            }
+            at
+        }
+    )*};
+}
+
+free_list_loops! {
+    l0: L0_FREE.with(|f| f.borrow_mut().pop()), |v| L0_FREE.with(|f| f.borrow_mut().push(v));
+    l0a: L0A_FREE.with(|f| f.borrow_mut().pop()), |v| L0A_FREE.with(|f| f.borrow_mut().push(v));
+    // SAFETY: `take` and `give` are the only accesses to the thread's list, none re-entrant.
+    l0b: L0B_FREE.with(|f| unsafe { &mut *f.get() }.pop()),
+        |v| L0B_FREE.with(|f| unsafe { &mut *f.get() }.push(v));
+    // SAFETY: `take` and `give` are the only accesses to the thread's list, none re-entrant.
+    l0c: unsafe { with_l0c(|l| l.pop()) }, |v| unsafe { with_l0c(|l| l.push(v)) };
+    // SAFETY: `take` and `give` are the only accesses to the thread's list, none re-entrant.
+    l0w: unsafe { with_l0c(pop_words) }, |v| unsafe { with_l0c(|l| l.push(v)) };
 }
 
 // ---------------------------------------------------------------------------------------------
