@@ -139,48 +139,6 @@ thread_local! {
     static INDEX: Cell<usize> = const { Cell::new(0) };
 }
 
-#[inline(never)]
-fn l0<const R: bool>(n: u64) -> usize {
-    let mut at = 0;
-    for i in 0..n {
-        let mut v = L0_FREE.with(|f| f.borrow_mut().pop()).unwrap_or_else(fresh);
-        at = work::<R>(&mut v, i);
-        v.clear();
-        L0_FREE.with(|f| f.borrow_mut().push(v));
-    }
-    at
-}
-
-#[inline(never)]
-fn l0a<const R: bool>(n: u64) -> usize {
-    let mut at = 0;
-    for i in 0..n {
-        let mut v = L0A_FREE
-            .with(|f| f.borrow_mut().pop())
-            .unwrap_or_else(fresh);
-        at = work::<R>(&mut v, i);
-        v.clear();
-        L0A_FREE.with(|f| f.borrow_mut().push(v));
-    }
-    at
-}
-
-#[inline(never)]
-fn l0b<const R: bool>(n: u64) -> usize {
-    let mut at = 0;
-    for i in 0..n {
-        // SAFETY: the only accesses to the thread's list, none re-entrant.
-        let mut v = L0B_FREE
-            .with(|f| unsafe { &mut *f.get() }.pop())
-            .unwrap_or_else(fresh);
-        at = work::<R>(&mut v, i);
-        v.clear();
-        // SAFETY: as above.
-        L0B_FREE.with(|f| unsafe { &mut *f.get() }.push(v));
-    }
-    at
-}
-
 /// The thread's list in `L0c`.
 ///
 /// # Safety
@@ -190,20 +148,6 @@ fn l0b<const R: bool>(n: u64) -> usize {
 unsafe fn with_l0c<T>(f: impl FnOnce(&mut Vec<Vec<u8>>) -> T) -> T {
     // SAFETY: forwarded from the caller.
     L0C_FREE.with(|l| f(unsafe { &mut *l.get() }))
-}
-
-#[inline(never)]
-fn l0c<const R: bool>(n: u64) -> usize {
-    let mut at = 0;
-    for i in 0..n {
-        // SAFETY: the only accesses to the thread's list, none re-entrant.
-        let mut v = unsafe { with_l0c(|l| l.pop()) }.unwrap_or_else(fresh);
-        at = work::<R>(&mut v, i);
-        v.clear();
-        // SAFETY: as above.
-        unsafe { with_l0c(|l| l.push(v)) };
-    }
-    at
 }
 
 /// Moves the `Vec` at `src` out as three 8-byte loads (volatile, so that the compiler cannot merge
@@ -240,18 +184,51 @@ fn pop_words(l: &mut Vec<Vec<u8>>) -> Option<Vec<u8>> {
     }
 }
 
-#[inline(never)]
-fn l0w<const R: bool>(n: u64) -> usize {
-    let mut at = 0;
-    for i in 0..n {
-        // SAFETY: as in `l0c`.
-        let mut v = unsafe { with_l0c(pop_words) }.unwrap_or_else(fresh);
-        at = work::<R>(&mut v, i);
+/// Declares timed loops of `n` hits: each takes a buffer (`take`, bound to `v`), does the work
+/// and runs `give` (clear the buffer and give it back, where the loop does).
+macro_rules! hit_loops {
+    ($($(#[$doc:meta])* $name:ident(|$v:ident| $take:expr) { $($give:tt)* })*) => {$(
+        $(#[$doc])*
+        #[inline(never)]
+        fn $name<const R: bool>(n: u64) -> usize {
+            let mut at = 0;
+            for i in 0..n {
+                let mut $v = $take;
+                at = work::<R>(&mut $v, i);
+                $($give)*
+            }
+            at
+        }
+    )*};
+}
+
+hit_loops! {
+    l0(|v| L0_FREE.with(|f| f.borrow_mut().pop()).unwrap_or_else(fresh)) {
+        v.clear();
+        L0_FREE.with(|f| f.borrow_mut().push(v));
+    }
+    l0a(|v| L0A_FREE.with(|f| f.borrow_mut().pop()).unwrap_or_else(fresh)) {
+        v.clear();
+        L0A_FREE.with(|f| f.borrow_mut().push(v));
+    }
+    // SAFETY (both): the only accesses to the thread's list, none re-entrant.
+    l0b(|v| L0B_FREE.with(|f| unsafe { &mut *f.get() }.pop()).unwrap_or_else(fresh)) {
+        v.clear();
+        // SAFETY: as above.
+        L0B_FREE.with(|f| unsafe { &mut *f.get() }.push(v));
+    }
+    // SAFETY (both): the only accesses to the thread's list, none re-entrant.
+    l0c(|v| unsafe { with_l0c(|l| l.pop()) }.unwrap_or_else(fresh)) {
         v.clear();
         // SAFETY: as above.
         unsafe { with_l0c(|l| l.push(v)) };
     }
-    at
+    // SAFETY (both): as in `l0c`.
+    l0w(|v| unsafe { with_l0c(pop_words) }.unwrap_or_else(fresh)) {
+        v.clear();
+        // SAFETY: as above.
+        unsafe { with_l0c(|l| l.push(v)) };
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -838,60 +815,16 @@ static P7: Pool<Vec<u8>> = Pool::new(|| Vec::with_capacity(CAP)).reset(Vec::clea
 static P7D: Pool<Vec<u8>> = Pool::new(|| Vec::with_capacity(CAP)).reset(Vec::clear);
 static P7N: Pool<Vec<u8>> = Pool::new(|| Vec::with_capacity(CAP));
 
-#[inline(never)]
-fn l6<const R: bool>(n: u64) -> usize {
-    let mut at = 0;
-    for i in 0..n {
-        let mut v = P6.take();
-        at = work::<R>(&mut v, i);
-        P6.put(v);
-    }
-    at
-}
-
-#[inline(never)]
-fn l6n<const R: bool>(n: u64) -> usize {
-    let mut at = 0;
-    for i in 0..n {
-        let mut v = P6N.take();
-        at = work::<R>(&mut v, i);
+hit_loops! {
+    l6(|v| P6.take()) { P6.put(v); }
+    l6n(|v| P6N.take()) {
         v.clear();
         P6N.put(v);
     }
-    at
-}
-
-#[inline(never)]
-fn l7<const R: bool>(n: u64) -> usize {
-    let mut at = 0;
-    for i in 0..n {
-        let mut g = P7.get();
-        at = work::<R>(&mut g, i);
-    }
-    at
-}
-
-/// `l7` with the guard dropped by `drop(g)`, which moves it first.
-#[inline(never)]
-fn l7d<const R: bool>(n: u64) -> usize {
-    let mut at = 0;
-    for i in 0..n {
-        let mut g = P7D.get();
-        at = work::<R>(&mut g, i);
-        drop(g);
-    }
-    at
-}
-
-#[inline(never)]
-fn l7n<const R: bool>(n: u64) -> usize {
-    let mut at = 0;
-    for i in 0..n {
-        let mut g = P7N.get();
-        at = work::<R>(&mut g, i);
-        g.clear();
-    }
-    at
+    l7(|g| P7.get()) {}
+    /// `l7` with the guard dropped by `drop(g)`, which moves it first.
+    l7d(|g| P7D.get()) { drop(g); }
+    l7n(|g| P7N.get()) { g.clear(); }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -32,10 +32,13 @@ mod common;
 #[path = "../examples/support/rounds.rs"]
 #[allow(dead_code)] // the report reads rounds back with `split_round`; the bench only names them
 mod rounds;
+#[path = "../examples/support/workloads.rs"]
+#[allow(dead_code)] // the report also reads the units and floors
+mod workloads;
 
 use common::{
     for_each_impl, out_dir, record, rss_bytes, run_threads, trim_system_allocator, Clock, Impl,
-    ReusePool, Row, Spec, Visit,
+    ReusePool, Spec, Visit,
 };
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion};
@@ -95,38 +98,14 @@ fn run<I: Impl>(work: Work, imp: &I, threads: usize, iters: u64, gets: &AtomicU6
                 }
             })
         }
-        Work::Overflow | Work::ExpensiveNew => {
+        Work::Overflow | Work::ExpensiveNew | Work::Starvation => {
             gets.fetch_add(t * (iters * HOLD as u64 + 1), Ordering::Relaxed);
-            run_threads(threads, clock, prime, |_| {
-                let mut hand = Vec::with_capacity(HOLD);
-                for _ in 0..iters {
-                    for k in 0..HOLD {
-                        hand.push(imp.get(LEN, k as u8));
-                    }
-                    black_box(&hand);
-                    for h in hand.drain(..) {
-                        imp.put(h);
-                    }
-                }
-            }) / HOLD as u32
-        }
-        Work::Starvation => {
-            gets.fetch_add(t * (iters * HOLD as u64 + 1), Ordering::Relaxed);
-            run_threads(threads, clock, prime, |_| {
-                let mut hand = Vec::with_capacity(HOLD);
-                for _ in 0..iters {
-                    for k in 0..HOLD {
-                        hand.push(imp.get(LEN, k as u8));
-                    }
-                    black_box(&hand);
-                    for _ in STARVED..HOLD {
-                        imp.discard(hand.pop().expect("held"));
-                    }
-                    for h in hand.drain(..) {
-                        imp.put(h);
-                    }
-                }
-            }) / HOLD as u32
+            let time = if work == Work::Starvation {
+                run_threads(threads, clock, prime, |_| hold::<I, true>(imp, iters))
+            } else {
+                run_threads(threads, clock, prime, |_| hold::<I, false>(imp, iters))
+            };
+            time / HOLD as u32
         }
         Work::Pipeline => {
             assert_eq!(threads, 2, "the pipeline is one producer and one consumer");
@@ -172,6 +151,27 @@ fn run<I: Impl>(work: Work, imp: &I, threads: usize, iters: u64, gets: &AtomicU6
     }
 }
 
+/// `iters` rounds of Overflow (get `HOLD`, put them back) or, with `STARVE`, of Starvation
+/// (33 of them discarded instead); the constant keeps the discard loop out of Overflow's code.
+#[inline(always)]
+fn hold<I: Impl, const STARVE: bool>(imp: &I, iters: u64) {
+    let mut hand = Vec::with_capacity(HOLD);
+    for _ in 0..iters {
+        for k in 0..HOLD {
+            hand.push(imp.get(LEN, k as u8));
+        }
+        black_box(&hand);
+        if STARVE {
+            for _ in STARVED..HOLD {
+                imp.discard(hand.pop().expect("held"));
+            }
+        }
+        for h in hand.drain(..) {
+            imp.put(h);
+        }
+    }
+}
+
 /// One round of one workload over every implementation.
 struct GroupRun<'g, 'c> {
     g: &'g mut BenchmarkGroup<'c, WallTime>,
@@ -187,14 +187,8 @@ impl GroupRun<'_, '_> {
         for &t in self.threads {
             if self.work == Work::Pipeline {
                 if let Some(why) = I::CROSS_THREAD {
-                    record(Row {
-                        group: self.group.clone(),
-                        name: name.into(),
-                        threads: t.to_string(),
-                        creates: None,
-                        gets: 0,
-                        note: format!("n/a: {why}"),
-                    });
+                    let note = format!("n/a: {why}");
+                    record(&self.group, name, &t.to_string(), None, 0, &note);
                     continue;
                 }
             }
@@ -241,20 +235,19 @@ impl GroupRun<'_, '_> {
                 ));
             }
             drop(imp);
-            record(Row {
-                group: self.group.clone(),
-                name: name.into(),
-                threads: t.to_string(),
-                creates: Some(creates),
-                gets,
-                note: notes.join("; "),
-            });
+            let (t, note) = (t.to_string(), notes.join("; "));
+            record(&self.group, name, &t, Some(creates), gets, &note);
         }
     }
 }
 
 impl Visit for GroupRun<'_, '_> {
     fn visit<I: Impl>(&mut self) {
+        assert!(
+            workloads::IMPLS.iter().any(|(n, _)| *n == I::NAME),
+            "{} is not described in examples/support/workloads.rs",
+            I::NAME
+        );
         self.bench::<I>(I::NAME, "");
     }
 }
@@ -272,7 +265,9 @@ fn workload(
     rounds: usize,
 ) {
     let group = rounds::round_group(name, round);
-    eprintln!("== {group} (round {round} of {rounds}) ==");
+    let title = workloads::group(name).title;
+    let what = title.split_once(" — ").map_or(title, |t| t.1);
+    eprintln!("== {group} (round {round} of {rounds}): {what} ==");
     warm_up(work, threads, &spec);
     let mut g = c.benchmark_group(group.as_str());
     let mut run = GroupRun {
@@ -344,14 +339,8 @@ fn channel_only(g: &mut BenchmarkGroup<'_, WallTime>, group: &str) {
         })
     });
     if ran {
-        record(Row {
-            group: group.into(),
-            name: "channel-only".into(),
-            threads: "2".into(),
-            creates: None,
-            gets: sent.into_inner(),
-            note: "baseline: the bounded channel carrying a u64, no buffer".into(),
-        });
+        let note = "baseline: the bounded channel carrying a u64, no buffer";
+        record(group, "channel-only", "2", None, sent.into_inner(), note);
     }
 }
 
@@ -475,7 +464,7 @@ impl CleanupRig {
 }
 
 fn cleanup_group(c: &mut Criterion) {
-    eprintln!("== cleanup ==");
+    eprintln!("== {} ==", workloads::group("cleanup").title);
     // (pools, threads, objects cached per thread per pool)
     const CASES: &[(usize, usize, usize)] = &[
         (1, 1, 128),
@@ -502,31 +491,19 @@ fn cleanup_group(c: &mut Criterion) {
         let (rounds, refill, s) = rig.stop();
         let cached = pools * threads * objects;
         let per_take = refill.as_nanos() as f64 / (rounds.max(1) as f64 * cached as f64);
-        record(Row {
-            group: "cleanup".into(),
-            name,
-            threads: threads.to_string(),
-            creates: Some(s.misses),
-            gets: s.gets(),
-            note: format!(
-                "{cached} objects cached before each timed cycle ({rounds} cycles timed); \
+        let note = format!(
+            "{cached} objects cached before each timed cycle ({rounds} cycles timed); \
                  refills: {} victim hits, {} steals, {} creates, refill phase {per_take:.0} ns \
                  wall per object (waking {threads} threads included)",
-                s.victim_hits, s.steals, s.misses
-            ),
-        });
+            s.victim_hits, s.steals, s.misses
+        );
+        let t = threads.to_string();
+        record("cleanup", &name, &t, Some(s.misses), s.gets(), &note);
     }
     g.finish();
-    record(Row {
-        group: "cleanup".into(),
-        name: "other implementations".into(),
-        threads: "-".into(),
-        creates: None,
-        gets: 0,
-        note:
-            "n/a: no alternative has a cleanup cycle; they keep idle objects forever (see memory)"
-                .into(),
-    });
+    let note =
+        "n/a: no alternative has a cleanup cycle; they keep idle objects forever (see memory)";
+    record("cleanup", "other implementations", "-", None, 0, note);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -622,7 +599,7 @@ fn memory_of<I: Impl>() {
         mib(m[3]),
         mib(end)
     );
-    let line = [
+    let fields = [
         I::NAME.to_string(),
         mib(start),
         mib(m[0]),
@@ -631,13 +608,12 @@ fn memory_of<I: Impl>() {
         if trimmed { mib(m[3]) } else { String::new() },
         mib(end),
         note,
-    ]
-    .join("\t");
+    ];
     common::merge_line(
         "memory.tsv",
         "impl\tstart_mib\tfilled_mib\tcycle1_mib\tcycle2_mib\tcycle2_trimmed_mib\tdropped_mib\tnote",
         1,
-        line,
+        &fields,
     );
 }
 
@@ -758,11 +734,14 @@ fn live_of<I: Impl>() {
         "live.tsv",
         "impl\tthreads\tfastest_ns\tmedian_ns\tslowest_ns\tslowest_over_fastest",
         1,
-        format!(
-            "{}\t{LIVE_THREADS}\t{fastest:.3}\t{median:.3}\t{slowest:.3}\t{:.4}",
-            I::NAME,
-            slowest / fastest
-        ),
+        &[
+            I::NAME.to_string(),
+            LIVE_THREADS.to_string(),
+            format!("{fastest:.3}"),
+            format!("{median:.3}"),
+            format!("{slowest:.3}"),
+            format!("{:.4}", slowest / fastest),
+        ],
     );
 }
 
@@ -853,28 +832,32 @@ fn write_run_info(phase: &str, rounds: usize) {
     let load = std::fs::read_to_string("/proc/loadavg")
         .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_default();
-    let header = "key\tvalue";
+    let info = |k: &str, v: &str| common::merge_line("run.tsv", "key\tvalue", 1, &[k, v]);
     if phase == "started" {
         // Before anything is written: a `--test` or `--list` run must not replace a real run's
         // files.
-        common::set_dry_run(std::env::args().any(|a| a == "--test" || a == "--list"));
-        let args: Vec<String> = std::env::args().skip(1).collect();
-        if !std::env::args().any(|a| a == "--test" || a == "--list") {
+        let dry = std::env::args().any(|a| a == "--test" || a == "--list");
+        common::set_dry_run(dry);
+        if !dry {
             let _ = std::fs::remove_file(out_dir().join("run.tsv"));
         }
-        common::merge_line("run.tsv", header, 1, format!("started\t{now}"));
-        common::merge_line("run.tsv", header, 1, format!("args\t{}", args.join(" ")));
-        common::merge_line("run.tsv", header, 1, format!("loadavg_start\t{load}"));
-        let clock = match common::clock() {
-            Clock::Wall => "wall",
-            Clock::Cpu => "cpu",
-        };
-        common::merge_line("run.tsv", header, 1, format!("clock\t{clock}"));
-        common::merge_line("run.tsv", header, 1, format!("commit\t{}", git_commit()));
-        common::merge_line("run.tsv", header, 1, format!("rounds\t{rounds}"));
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        info("started", &now.to_string());
+        info("args", &args.join(" "));
+        info("loadavg_start", &load);
+        info(
+            "clock",
+            if common::clock() == Clock::Cpu {
+                "cpu"
+            } else {
+                "wall"
+            },
+        );
+        info("commit", &git_commit());
+        info("rounds", &rounds.to_string());
     } else {
-        common::merge_line("run.tsv", header, 1, format!("finished\t{now}"));
-        common::merge_line("run.tsv", header, 1, format!("loadavg_end\t{load}"));
+        info("finished", &now.to_string());
+        info("loadavg_end", &load);
     }
 }
 

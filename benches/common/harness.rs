@@ -1,7 +1,6 @@
 //! The thread harness of the workloads and the result files the report tool
 //! (`examples/bench_report.rs`) reads.
 
-use std::fmt::Write as _;
 use std::fs;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -34,19 +33,17 @@ pub fn clock() -> Clock {
 
 /// CPU time of the calling thread.
 pub fn thread_cpu_time() -> Duration {
-    #[cfg(unix)]
-    {
-        let mut ts = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        // SAFETY: `ts` is a valid, writable `timespec`.
-        let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-        if rc == 0 {
-            return Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32);
-        }
-    }
-    panic!("no per-thread CPU clock here: run with REUSE_POOL_BENCH_CLOCK=wall")
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable `timespec`.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    assert!(
+        rc == 0,
+        "no per-thread CPU clock here: run with REUSE_POOL_BENCH_CLOCK=wall"
+    );
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
 /// Pins the calling thread to CPU `cpu` (Linux; elsewhere, or with `REUSE_POOL_BENCH_PIN=0`,
@@ -55,22 +52,18 @@ pub fn thread_cpu_time() -> Duration {
 /// moved the pipeline (a bounded channel between them) between 30 and 190 ns per message for
 /// the channel alone from one run to the next on the 2-CPU machine of the benches.
 pub fn pin_to_cpu(cpu: usize) {
-    #[cfg(target_os = "linux")]
-    {
-        static ON: OnceLock<bool> = OnceLock::new();
-        if !*ON.get_or_init(|| std::env::var("REUSE_POOL_BENCH_PIN").as_deref() != Ok("0")) {
-            return;
-        }
-        // SAFETY: `set` is a zeroed, valid `cpu_set_t`; `CPU_SET` writes inside it (`cpu` is
-        // below the number of CPUs, far below `CPU_SETSIZE`); `sched_setaffinity` reads it.
-        unsafe {
-            let mut set: libc::cpu_set_t = std::mem::zeroed();
-            libc::CPU_SET(cpu, &mut set);
-            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-        }
+    static ON: OnceLock<bool> = OnceLock::new();
+    if !*ON.get_or_init(|| std::env::var("REUSE_POOL_BENCH_PIN").as_deref() != Ok("0")) {
+        return;
     }
-    #[cfg(not(target_os = "linux"))]
-    let _ = cpu;
+    // SAFETY: `set` is a zeroed, valid `cpu_set_t`; `CPU_SET` writes inside it (`cpu` is below
+    // the number of CPUs, far below `CPU_SETSIZE`); `sched_setaffinity` reads it.
+    #[cfg(target_os = "linux")]
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
 }
 
 /// Runs `body(thread_index)` on `threads` fresh threads released together by a `Barrier`, after
@@ -89,24 +82,26 @@ where
     let barrier = Barrier::new(threads);
     let pin = thread::available_parallelism().is_ok_and(|n| threads <= n.get());
     let spans: Vec<(Instant, Instant, Duration)> = thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                let (barrier, prime, body) = (&barrier, &prime, &body);
-                s.spawn(move || {
-                    if pin {
-                        pin_to_cpu(t);
-                    }
-                    prime(t);
-                    barrier.wait();
-                    let c0 = (clock == Clock::Cpu).then(thread_cpu_time);
-                    let t0 = Instant::now();
-                    body(t);
-                    let t1 = Instant::now();
-                    let cpu = c0.map_or(Duration::ZERO, |c0| thread_cpu_time() - c0);
-                    (t0, t1, cpu)
-                })
+        let spawn = |t| {
+            let (barrier, prime, body) = (&barrier, &prime, &body);
+            s.spawn(move || {
+                if pin {
+                    pin_to_cpu(t);
+                }
+                prime(t);
+                barrier.wait();
+                let c0 = (clock == Clock::Cpu).then(thread_cpu_time);
+                let t0 = Instant::now();
+                body(t);
+                let t1 = Instant::now();
+                (
+                    t0,
+                    t1,
+                    c0.map_or(Duration::ZERO, |c0| thread_cpu_time() - c0),
+                )
             })
-            .collect();
+        };
+        let handles: Vec<_> = (0..threads).map(spawn).collect();
         handles
             .into_iter()
             .map(|h| h.join().expect("bench thread panicked"))
@@ -115,78 +110,49 @@ where
     match clock {
         Clock::Wall => {
             let start = spans.iter().map(|s| s.0).min().expect("no threads");
-            let end = spans.iter().map(|s| s.1).max().expect("no threads");
-            end - start
+            spans.iter().map(|s| s.1).max().expect("no threads") - start
         }
         Clock::Cpu => spans.iter().map(|s| s.2).sum::<Duration>() / threads as u32,
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// Result files for the report tool.
-// ---------------------------------------------------------------------------------------------
+// ---- result files for the report tool -------------------------------------------------------
 
 /// `$CARGO_TARGET_DIR/reuse-pool-bench` (or `target/reuse-pool-bench`), created.
 pub fn out_dir() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("target"));
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or("target".into(), PathBuf::from);
     let dir = target.join("reuse-pool-bench");
     let _ = fs::create_dir_all(&dir);
     dir
 }
 
-/// One row of `results.tsv`: what a benchmark id did besides its timing.
-#[derive(Debug, Clone)]
-pub struct Row {
-    pub group: String,
-    pub name: String,
-    pub threads: String,
-    /// `create` calls over the whole benchmark (warm-up included); `None` where not counted.
-    pub creates: Option<u64>,
-    /// Objects handed out over the whole benchmark (warm-up included).
-    pub gets: u64,
-    pub note: String,
-}
-
-fn clean(s: &str) -> String {
-    s.replace(['\t', '\n'], " ")
-}
-
-/// Prints `row` and merges it into `results.tsv` (replacing an earlier row with the same
-/// group, name and threads; rows keep the order in which they were first written).
-pub fn record(row: Row) {
-    let per = match row.creates {
-        Some(c) if row.gets > 0 => format!("{:.6}", c as f64 / row.gets as f64),
+/// Prints one row of `results.tsv`, what a benchmark id did besides its timing, and merges it
+/// into the file (replacing an earlier row with the same group, name and threads; rows keep the
+/// order in which they were first written). `creates` and `gets` count over the whole benchmark,
+/// warm-up included; `creates` is `None` where not counted.
+pub fn record(group: &str, name: &str, threads: &str, creates: Option<u64>, gets: u64, note: &str) {
+    let per = match creates {
+        Some(c) if gets > 0 => format!("{:.6}", c as f64 / gets as f64),
         _ => String::new(),
     };
+    let creates = creates.map_or(String::new(), |c| c.to_string());
     eprintln!(
-        "  {}/{}/{}: creates {} / gets {} = {} per get{}{}",
-        row.group,
-        row.name,
-        row.threads,
-        row.creates.map_or("-".into(), |c| c.to_string()),
-        row.gets,
+        "  {group}/{name}/{threads}: creates {} / gets {gets} = {} per get{}{note}",
+        if creates.is_empty() { "-" } else { &creates },
         if per.is_empty() { "-" } else { &per },
-        if row.note.is_empty() { "" } else { "; " },
-        row.note
+        if note.is_empty() { "" } else { "; " },
     );
-    let line = format!(
-        "{}\t{}\t{}\t{}\t{}\t{}\t{}",
-        clean(&row.group),
-        clean(&row.name),
-        clean(&row.threads),
-        row.creates.map_or(String::new(), |c| c.to_string()),
-        row.gets,
-        per,
-        clean(&row.note)
-    );
-    merge_line(
-        "results.tsv",
-        "group\timpl\tthreads\tcreates\tgets\tcreates_per_get\tnote",
-        3,
-        line,
-    );
+    let fields = [
+        group,
+        name,
+        threads,
+        &creates,
+        &gets.to_string(),
+        &per,
+        note,
+    ];
+    let header = "group\timpl\tthreads\tcreates\tgets\tcreates_per_get\tnote";
+    merge_line("results.tsv", header, 3, &fields);
 }
 
 static DRY_RUN: AtomicBool = AtomicBool::new(false);
@@ -197,35 +163,34 @@ pub fn set_dry_run(dry: bool) {
     DRY_RUN.store(dry, Ordering::Relaxed);
 }
 
-/// Replaces or appends `line` in `file` (keyed on its first `key_fields` tab-separated fields).
-pub fn merge_line(file: &str, header: &str, key_fields: usize, line: String) {
+/// Replaces or appends the line of `fields` (tabs and newlines in them made spaces) in `file`,
+/// keyed on its first `key_fields` fields; `header` is the file's first line.
+pub fn merge_line(file: &str, header: &str, key_fields: usize, fields: &[impl AsRef<str>]) {
     if DRY_RUN.load(Ordering::Relaxed) {
         return;
     }
-    let path = out_dir().join(file);
-    let old = fs::read_to_string(&path).unwrap_or_default();
+    let line: Vec<String> = fields
+        .iter()
+        .map(|f| f.as_ref().replace(['\t', '\n'], " "))
+        .collect();
     let key = |l: &str| {
         l.split('\t')
             .take(key_fields)
             .collect::<Vec<_>>()
             .join("\t")
     };
-    let mut lines: Vec<String> = old
-        .lines()
-        .skip(1)
-        .filter(|l| !l.is_empty())
-        .map(String::from)
+    let (line, path) = (line.join("\t"), out_dir().join(file));
+    let old = fs::read_to_string(&path).unwrap_or_default();
+    let mut lines: Vec<&str> = old.lines().skip(1).filter(|l| !l.is_empty()).collect();
+    match lines.iter().position(|l| key(l) == key(&line)) {
+        Some(i) => lines[i] = &line,
+        None => lines.push(&line),
+    }
+    let out: String = [header]
+        .iter()
+        .chain(&lines)
+        .map(|l| format!("{l}\n"))
         .collect();
-    let k = key(&line);
-    match lines.iter().position(|l| key(l) == k) {
-        Some(i) => lines[i] = line,
-        None => lines.push(line),
-    }
-    let mut out = String::new();
-    let _ = writeln!(out, "{header}");
-    for l in lines {
-        let _ = writeln!(out, "{l}");
-    }
     if let Err(e) = fs::write(&path, out) {
         eprintln!("cannot write {}: {e}", path.display());
     }
@@ -239,31 +204,17 @@ pub fn rss_bytes() -> u64 {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    pages * page_size()
-}
-
-fn page_size() -> u64 {
-    #[cfg(target_os = "linux")]
-    {
-        // SAFETY: `sysconf` has no preconditions.
-        let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-        if p > 0 {
-            return p as u64;
-        }
-    }
-    4096
+    // SAFETY: `sysconf` has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    pages * if page > 0 { page as u64 } else { 4096 }
 }
 
 /// Gives the system allocator's free memory back to the OS where it can (glibc `malloc_trim`).
 pub fn trim_system_allocator() -> bool {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        // SAFETY: `malloc_trim` has no preconditions.
-        unsafe { libc::malloc_trim(0) };
-        true
+    // SAFETY: `malloc_trim` has no preconditions.
+    unsafe {
+        libc::malloc_trim(0);
     }
-    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-    {
-        false
-    }
+    cfg!(all(target_os = "linux", target_env = "gnu"))
 }

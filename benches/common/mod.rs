@@ -17,6 +17,7 @@ pub use harness::*;
 
 use std::alloc::{handle_alloc_error, GlobalAlloc, Layout, System};
 use std::cell::{Cell, RefCell};
+use std::marker::PhantomData;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -61,14 +62,12 @@ thread_local! {
 #[derive(Debug)]
 pub struct Creator {
     spec: Spec,
-    count: Box<[CachePadded<AtomicU64>]>,
+    count: [CachePadded<AtomicU64>; SHARDS],
 }
 
 impl Creator {
     pub fn new(spec: &Spec) -> Arc<Creator> {
-        let count = (0..SHARDS)
-            .map(|_| CachePadded::new(AtomicU64::new(0)))
-            .collect();
+        let count = std::array::from_fn(|_| CachePadded::new(AtomicU64::new(0)));
         Arc::new(Creator { spec: *spec, count })
     }
 
@@ -167,26 +166,15 @@ pub trait Visit {
 /// always runs first. `extras` adds variants of reuse-pool that only some groups show (the
 /// `get` guard API).
 pub fn for_each_impl<V: Visit>(v: &mut V, extras: bool, part: (usize, usize)) {
-    let mut all: Vec<fn(&mut V)> = vec![|v| v.visit::<ReusePool>()];
-    if extras {
-        all.push(|v| v.visit::<ReusePoolGuard>());
+    macro_rules! visits { ($($ty:ty),*) => { vec![$(|v: &mut V| v.visit::<$ty>()),*] } }
+    let mut all: Vec<fn(&mut V)> = visits! {
+        ReusePool, ReusePoolGuard, TlsFloor, ThreadLocalList, MutexVec, QueuePool, ObjectPool,
+        LockfreeLinear, LockfreeSpinLock, OPool, ShardedSlab, RegexAutomataOwner, RegexAutomata,
+        Alloc<System>, Alloc<mimalloc::MiMalloc>, Alloc<tikv_jemallocator::Jemalloc>
+    };
+    if !extras {
+        all.remove(1); // ReusePoolGuard
     }
-    all.extend([
-        |v: &mut V| v.visit::<TlsFloor>(),
-        |v: &mut V| v.visit::<ThreadLocalList>(),
-        |v: &mut V| v.visit::<MutexVec>(),
-        |v: &mut V| v.visit::<QueuePool>(),
-        |v: &mut V| v.visit::<ObjectPool>(),
-        |v: &mut V| v.visit::<LockfreeLinear>(),
-        |v: &mut V| v.visit::<LockfreeSpinLock>(),
-        |v: &mut V| v.visit::<OPool>(),
-        |v: &mut V| v.visit::<ShardedSlab>(),
-        |v: &mut V| v.visit::<RegexAutomataOwner>(),
-        |v: &mut V| v.visit::<RegexAutomata>(),
-        |v: &mut V| v.visit::<Alloc<System>>(),
-        |v: &mut V| v.visit::<Alloc<mimalloc::MiMalloc>>(),
-        |v: &mut V| v.visit::<Alloc<tikv_jemallocator::Jemalloc>>(),
-    ]);
     let n = all.len();
     all.rotate_left(part.0 * n / part.1.max(1) % n);
     for visit in all {
@@ -194,17 +182,33 @@ pub fn for_each_impl<V: Visit>(v: &mut V, extras: bool, part: (usize, usize)) {
     }
 }
 
-/// Declares an alternative whose holder is a `Vec<u8>` or a guard over one: a struct with the
-/// pool and the create counter, and its `Impl`. `new: |spec, creator|` builds the pool; `get:
-/// |pool, creator|` takes a buffer (the macro writes the work into it); `put` and `discard` are
-/// given where they do more than drop the holder; constants and items (`stats`) go in the braces.
+/// Declares an alternative: a struct with the pool and the create counter, and its `Impl`.
+/// `new: |spec, creator|` builds the pool; `get: |pool, creator|` takes a buffer (the macro
+/// writes the work into it; with `get: |pool, creator, n, byte|` the body writes it and may
+/// return a key); `put`, `discard` and `peek` are given where they differ from dropping the
+/// holder and reading `h[0]`; constants and items (`stats`) go in the braces.
 macro_rules! alternative {
-    ($(#[$doc:meta])* $ty:ident($name:literal): $pool:ty, H<$a:lifetime> = $h:ty;
+    (@get $get:expr, $n:ident, $b:ident;) => {{
+        let mut h = $get;
+        fill_vec(&mut h, $n, $b);
+        h
+    }};
+    (@get $get:expr, $n0:ident, $b0:ident; $n:ident, $b:ident) => {{
+        let ($n, $b) = ($n0, $b0);
+        $get
+    }};
+    (@peek $h:ident;) => { $h[0] };
+    (@peek $h0:ident; $pool:expr, $pp:pat_param, $h:ident, $peek:expr) => {{
+        let ($pp, $h) = ($pool, $h0);
+        $peek
+    }};
+    ($($(#[$doc:meta])* $ty:ident($name:literal): $pool:ty, H<$a:lifetime> = $h:ty;
      new: |$ns:pat_param, $nc:pat_param| $new:expr;
-     get: |$gp:pat_param, $gc:pat_param| $get:expr;
+     get: |$gp:pat_param, $gc:pat_param $(, $gn:ident, $gb:ident)?| $get:expr;
      $(put: |$pp:pat_param, $ph:ident| $put:expr;)?
      $(discard: |$dp:pat_param, $dh:ident| $discard:expr;)?
-     { $($item:item)* }) => {
+     $(peek: |$kp:pat_param, $kh:ident| $peek:expr;)?
+     { $($item:item)* })*) => {$(
         $(#[$doc])*
         pub struct $ty {
             pub pool: $pool,
@@ -217,15 +221,12 @@ macro_rules! alternative {
             fn new(spec: &Spec) -> Self {
                 let creator = Creator::new(spec);
                 let ($ns, $nc) = (spec, &creator);
-                let pool = $new;
-                $ty { pool, creator }
+                $ty { pool: $new, creator }
             }
             #[inline(always)]
             fn get(&self, n: usize, byte: u8) -> Self::H<'_> {
                 let ($gp, $gc) = (&self.pool, &self.creator);
-                let mut h = $get;
-                fill_vec(&mut h, n, byte);
-                h
+                alternative!(@get $get, n, byte; $($gn, $gb)?)
             }
             $(#[inline(always)]
             fn put<'a>(&'a self, $ph: Self::H<'a>) {
@@ -238,35 +239,16 @@ macro_rules! alternative {
                 $discard
             })?
             fn peek<'a>(&'a self, h: &Self::H<'a>) -> u8 {
-                h[0]
+                alternative!(@peek h; $(&self.pool, $kp, $kh, $peek)?)
             }
             fn creates(&self) -> u64 {
                 self.creator.count()
             }
         }
-    };
+    )*};
 }
 
 type ReuseInner = reuse_pool::Pool<Vec<u8>, BoxFn>;
-
-alternative! {
-    /// `reuse_pool::Pool` through the Go-style `take`/`put` pair.
-    ReusePool("reuse-pool"): ReuseInner, H<'a> = Vec<u8>;
-    new: |_, c| reuse_pool::Pool::from_fn(boxed_create(c));
-    get: |p, _| p.take();
-    put: |p, h| p.put(h);
-    discard: |_, h| drop(h);
-    { fn stats(&self) -> Option<reuse_pool::Stats> { Some(self.pool.stats()) } }
-}
-
-alternative! {
-    /// `reuse_pool::Pool` through the `get` guard (returns itself on drop).
-    ReusePoolGuard("reuse-pool-guard"): ReuseInner, H<'a> = reuse_pool::Pooled<'a, Vec<u8>, BoxFn>;
-    new: |_, c| reuse_pool::Pool::from_fn(boxed_create(c));
-    get: |p, _| p.get();
-    discard: |_, h| reuse_pool::Pooled::discard(h);
-    { fn stats(&self) -> Option<reuse_pool::Stats> { Some(self.pool.stats()) } }
-}
 
 thread_local! {
     /// The floor's free list. One per thread for the whole process: every workload runs on
@@ -276,68 +258,6 @@ thread_local! {
 
 const PER_THREAD_ONLY: &str =
     "per-thread free list: an object returned on the consumer thread is never seen by the producer, so every get would be a create";
-
-alternative! {
-    /// `thread_local!` + `RefCell<Vec<Vec<u8>>>`: the fastest thing that can work (the floor).
-    /// Unbounded, never shares, never shrinks.
-    TlsFloor("tls-floor"): (), H<'a> = Vec<u8>;
-    new: |_, _| ();
-    get: |_, c| FLOOR.with_borrow_mut(|l| l.pop()).unwrap_or_else(|| c.make());
-    put: |_, h| FLOOR.with_borrow_mut(|l| l.push(h));
-    discard: |_, h| drop(h);
-    { const CROSS_THREAD: Option<&'static str> = Some(PER_THREAD_ONLY); }
-}
-
-alternative! {
-    /// `thread_local::ThreadLocal<RefCell<Vec<Vec<u8>>>>`, one per pool, as a user would write
-    /// it (entries of different threads are adjacent: no padding).
-    ThreadLocalList("ThreadLocal-list"): thread_local::ThreadLocal<RefCell<Vec<Vec<u8>>>>, H<'a> = Vec<u8>;
-    new: |_, _| thread_local::ThreadLocal::new();
-    get: |p, c| p.get_or_default().borrow_mut().pop().unwrap_or_else(|| c.make());
-    put: |p, h| p.get_or_default().borrow_mut().push(h);
-    discard: |_, h| drop(h);
-    {
-        const CROSS_THREAD: Option<&'static str> = Some(PER_THREAD_ONLY);
-        const NOTE: Option<&'static str> =
-            Some("ThreadLocal<RefCell<Vec<_>>> without cache padding, as users write it");
-    }
-}
-
-alternative! {
-    /// `std::sync::Mutex<Vec<Vec<u8>>>`: one shared stack, unbounded.
-    MutexVec("mutex-vec"): Mutex<Vec<Vec<u8>>>, H<'a> = Vec<u8>;
-    new: |_, _| Mutex::new(Vec::new());
-    get: |p, c| {
-        let popped = p.lock().unwrap().pop();
-        popped.unwrap_or_else(|| c.make())
-    };
-    put: |p, h| p.lock().unwrap().push(h);
-    discard: |_, h| drop(h);
-    {}
-}
-
-alternative! {
-    /// `crossbeam_queue::ArrayQueue<Vec<u8>>` of `spec.bound` slots; returns to a full queue drop.
-    QueuePool("arrayqueue"): ArrayQueue<Vec<u8>>, H<'a> = Vec<u8>;
-    new: |spec, _| ArrayQueue::new(spec.bound);
-    get: |p, c| p.pop().unwrap_or_else(|| c.make());
-    put: |p, h| drop(p.push(h));
-    discard: |_, h| drop(h);
-    {}
-}
-
-alternative! {
-    /// `object_pool::Pool` (a mutex-protected stack) with `pull(create)`; discard via `detach`.
-    ObjectPool("object-pool"): object_pool::Pool<Vec<u8>>, H<'a> = object_pool::Reusable<'a, Vec<u8>>;
-    new: |_, _| object_pool::Pool::new(0, Vec::new);
-    get: |p, c| p.pull(|| c.make());
-    discard: |_, h| drop(h.detach());
-    {}
-}
-
-const LOCKFREE_NO_DISCARD: Option<&str> = Some(
-    "lockfree-object-pool cannot drop a pulled object (no detach): the 33 are returned, so it never starves",
-);
 
 /// The two pools of lockfree-object-pool: same API, other types.
 macro_rules! lockfree {
@@ -351,7 +271,9 @@ macro_rules! lockfree {
                 lockfree_object_pool::$pool::new(move || c.make(), |_| {})
             };
             get: |p, _| p.pull();
-            { const NO_DISCARD: Option<&'static str> = LOCKFREE_NO_DISCARD; }
+            { const NO_DISCARD: Option<&'static str> = Some(
+                "lockfree-object-pool cannot drop a pulled object (no detach): the 33 are returned, so it never starves",
+            ); }
         }
     )*};
 }
@@ -373,38 +295,12 @@ impl opool::PoolAllocator<Vec<u8>> for OpoolAlloc {
     }
 }
 
-alternative! {
-    /// `opool::Pool` (an `ArrayQueue` of `spec.bound` slots inside); discard via `into_inner`.
-    OPool("opool"): opool::Pool<OpoolAlloc, Vec<u8>>, H<'a> = opool::RefGuard<'a, OpoolAlloc, Vec<u8>>;
-    new: |spec, c| opool::Pool::new(spec.bound, OpoolAlloc(c.clone()));
-    get: |p, _| p.get();
-    discard: |_, h| drop(h.into_inner());
-    {}
-}
-
 const REGEX_NO_DISCARD: Option<&str> =
     Some("regex-automata's PoolGuard cannot be detached: the 33 are returned, so it never starves");
 
-alternative! {
-    /// `regex_automata::util::pool::Pool` on threads that do not own it: its owner (the first
-    /// thread to get) is the thread that builds it, which never runs the workload, so every get
-    /// takes the mutex stacks of the non-owner path.
-    RegexAutomata("regex-automata (other threads)"): Regex,
-        H<'a> = RegexGuard<'a, Vec<u8>, BoxFn>;
-    new: |_, c| {
-        let pool = RegexPool::new(boxed_create(c));
-        drop(pool.get()); // this thread becomes the owner
-        pool
-    };
-    get: |p, _| p.get();
-    put: |_, h| RegexGuard::put(h);
-    { const NO_DISCARD: Option<&'static str> = REGEX_NO_DISCARD; }
-}
-
 thread_local! {
     /// The pool this thread owns, for [`RegexAutomataOwner`]: (its `OwnedPools::id`, pool).
-    static REGEX_OWNED: Cell<(usize, *const Regex)> =
-        const { Cell::new((0, std::ptr::null())) };
+    static REGEX_OWNED: Cell<(usize, *const Regex)> = const { Cell::new((0, std::ptr::null())) };
 }
 
 /// One regex-automata pool per thread, each built on its thread's first get.
@@ -438,6 +334,107 @@ impl OwnedPools {
 }
 
 alternative! {
+    /// `reuse_pool::Pool` through the Go-style `take`/`put` pair.
+    ReusePool("reuse-pool"): ReuseInner, H<'a> = Vec<u8>;
+    new: |_, c| reuse_pool::Pool::from_fn(boxed_create(c));
+    get: |p, _| p.take();
+    put: |p, h| p.put(h);
+    discard: |_, h| drop(h);
+    { fn stats(&self) -> Option<reuse_pool::Stats> { Some(self.pool.stats()) } }
+
+    /// `reuse_pool::Pool` through the `get` guard (returns itself on drop).
+    ReusePoolGuard("reuse-pool-guard"): ReuseInner, H<'a> = reuse_pool::Pooled<'a, Vec<u8>, BoxFn>;
+    new: |_, c| reuse_pool::Pool::from_fn(boxed_create(c));
+    get: |p, _| p.get();
+    discard: |_, h| reuse_pool::Pooled::discard(h);
+    { fn stats(&self) -> Option<reuse_pool::Stats> { Some(self.pool.stats()) } }
+
+    /// `thread_local!` + `RefCell<Vec<Vec<u8>>>`: the fastest thing that can work (the floor).
+    /// Unbounded, never shares, never shrinks.
+    TlsFloor("tls-floor"): (), H<'a> = Vec<u8>;
+    new: |_, _| ();
+    get: |_, c| FLOOR.with_borrow_mut(|l| l.pop()).unwrap_or_else(|| c.make());
+    put: |_, h| FLOOR.with_borrow_mut(|l| l.push(h));
+    discard: |_, h| drop(h);
+    { const CROSS_THREAD: Option<&'static str> = Some(PER_THREAD_ONLY); }
+
+    /// `thread_local::ThreadLocal<RefCell<Vec<Vec<u8>>>>`, one per pool, as a user would write
+    /// it (entries of different threads are adjacent: no padding).
+    ThreadLocalList("ThreadLocal-list"): thread_local::ThreadLocal<RefCell<Vec<Vec<u8>>>>, H<'a> = Vec<u8>;
+    new: |_, _| thread_local::ThreadLocal::new();
+    get: |p, c| p.get_or_default().borrow_mut().pop().unwrap_or_else(|| c.make());
+    put: |p, h| p.get_or_default().borrow_mut().push(h);
+    discard: |_, h| drop(h);
+    {
+        const CROSS_THREAD: Option<&'static str> = Some(PER_THREAD_ONLY);
+        const NOTE: Option<&'static str> =
+            Some("ThreadLocal<RefCell<Vec<_>>> without cache padding, as users write it");
+    }
+
+    /// `std::sync::Mutex<Vec<Vec<u8>>>`: one shared stack, unbounded.
+    MutexVec("mutex-vec"): Mutex<Vec<Vec<u8>>>, H<'a> = Vec<u8>;
+    new: |_, _| Mutex::new(Vec::new());
+    get: |p, c| {
+        let popped = p.lock().unwrap().pop();
+        popped.unwrap_or_else(|| c.make())
+    };
+    put: |p, h| p.lock().unwrap().push(h);
+    discard: |_, h| drop(h);
+    {}
+
+    /// `crossbeam_queue::ArrayQueue<Vec<u8>>` of `spec.bound` slots; returns to a full queue drop.
+    QueuePool("arrayqueue"): ArrayQueue<Vec<u8>>, H<'a> = Vec<u8>;
+    new: |spec, _| ArrayQueue::new(spec.bound);
+    get: |p, c| p.pop().unwrap_or_else(|| c.make());
+    put: |p, h| drop(p.push(h));
+    discard: |_, h| drop(h);
+    {}
+
+    /// `object_pool::Pool` (a mutex-protected stack) with `pull(create)`; discard via `detach`.
+    ObjectPool("object-pool"): object_pool::Pool<Vec<u8>>, H<'a> = object_pool::Reusable<'a, Vec<u8>>;
+    new: |_, _| object_pool::Pool::new(0, Vec::new);
+    get: |p, c| p.pull(|| c.make());
+    discard: |_, h| drop(h.detach());
+    {}
+
+    /// `opool::Pool` (an `ArrayQueue` of `spec.bound` slots inside); discard via `into_inner`.
+    OPool("opool"): opool::Pool<OpoolAlloc, Vec<u8>>, H<'a> = opool::RefGuard<'a, OpoolAlloc, Vec<u8>>;
+    new: |spec, c| opool::Pool::new(spec.bound, OpoolAlloc(c.clone()));
+    get: |p, _| p.get();
+    discard: |_, h| drop(h.into_inner());
+    {}
+
+    /// `sharded_slab::Pool<Vec<u8>>`: `create()` reuses a cleared slot (its `Vec` keeps its
+    /// capacity); the handle is the key, returned with `clear(key)`.
+    ShardedSlab("sharded-slab"): sharded_slab::Pool<Vec<u8>>, H<'a> = usize;
+    new: |_, _| sharded_slab::Pool::new();
+    get: |p, c, n, byte| {
+        let mut r = p.create().expect("sharded-slab is full");
+        if r.capacity() < n.max(1) {
+            *r = c.make(); // a slot that never held a buffer: this is the pool's "create"
+        }
+        fill_vec(&mut r, n, byte);
+        r.key()
+    };
+    put: |p, h| { p.clear(h); };
+    peek: |p, h| p.get(*h).map_or(0, |r| r[0]);
+    { const NO_DISCARD: Option<&'static str> = Some(
+        "sharded-slab's Pool cannot drop a slot's value (clear keeps it): the 33 are returned, so it never starves",
+    ); }
+
+    /// `regex_automata::util::pool::Pool` on threads that do not own it: its owner (the first
+    /// thread to get) is the thread that builds it, which never runs the workload, so every get
+    /// takes the mutex stacks of the non-owner path.
+    RegexAutomata("regex-automata (other threads)"): Regex, H<'a> = RegexGuard<'a, Vec<u8>, BoxFn>;
+    new: |_, c| {
+        let pool = RegexPool::new(boxed_create(c));
+        drop(pool.get()); // this thread becomes the owner
+        pool
+    };
+    get: |p, _| p.get();
+    put: |_, h| RegexGuard::put(h);
+    { const NO_DISCARD: Option<&'static str> = REGEX_NO_DISCARD; }
+
     /// `regex_automata::util::pool::Pool` on its owner thread: every thread gets from a pool of
     /// its own (built on its first get, it is that pool's owner), so it takes the owner fast path
     /// (one object; any further ones come from the mutex stacks). Finding the pool costs one
@@ -446,8 +443,7 @@ alternative! {
         H<'a> = RegexGuard<'a, Vec<u8>, BoxFn>;
     new: |_, _| {
         static NEXT: AtomicUsize = AtomicUsize::new(1);
-        let id = NEXT.fetch_add(1, Ordering::Relaxed);
-        OwnedPools { id, pools: Mutex::new(Vec::new()) }
+        OwnedPools { id: NEXT.fetch_add(1, Ordering::Relaxed), pools: Mutex::new(Vec::new()) }
     };
     get: |p, c| p.mine(c).get();
     put: |_, h| RegexGuard::put(h);
@@ -457,93 +453,15 @@ alternative! {
     }
 }
 
-/// `sharded_slab::Pool<Vec<u8>>`: `create()` reuses a cleared slot (its `Vec` keeps its
-/// capacity); the handle is the key, returned with `clear(key)`.
-pub struct ShardedSlab {
-    pool: sharded_slab::Pool<Vec<u8>>,
-    creator: Arc<Creator>,
-}
-
-impl Impl for ShardedSlab {
-    type H<'a> = usize;
-    const NAME: &'static str = "sharded-slab";
-    const NO_DISCARD: Option<&'static str> = Some(
-        "sharded-slab's Pool cannot drop a slot's value (clear keeps it): the 33 are returned, so it never starves",
-    );
-
-    fn new(spec: &Spec) -> Self {
-        ShardedSlab {
-            pool: sharded_slab::Pool::new(),
-            creator: Creator::new(spec),
-        }
-    }
-    #[inline(always)]
-    fn get(&self, n: usize, byte: u8) -> usize {
-        let mut r = self.pool.create().expect("sharded-slab is full");
-        if r.capacity() < n.max(1) {
-            // A slot that never held a buffer: this is the pool's "create".
-            *r = self.creator.make();
-        }
-        fill_vec(&mut r, n, byte);
-        r.key()
-    }
-    #[inline(always)]
-    fn put(&self, h: usize) {
-        self.pool.clear(h);
-    }
-    fn peek(&self, h: &usize) -> u8 {
-        self.pool.get(*h).map_or(0, |r| r[0])
-    }
-    fn creates(&self) -> u64 {
-        self.creator.count()
-    }
-}
-
-/// `cap` bytes from allocator `A`, freed on drop: plain allocation through `A`'s `GlobalAlloc`
-/// called directly (not `#[global_allocator]`).
-pub struct RawBuf<A: GlobalAlloc + Sync + 'static> {
-    ptr: NonNull<u8>,
-    cap: usize,
-    len: usize,
-    alloc: &'static A,
-}
-
-// SAFETY: a `RawBuf` owns its allocation exclusively (like `Vec<u8>`), and the allocator it
-// frees through is `Sync`, so moving it to another thread and freeing there is sound.
-unsafe impl<A: GlobalAlloc + Sync + 'static> Send for RawBuf<A> {}
-
-impl<A: GlobalAlloc + Sync + 'static> RawBuf<A> {
-    fn layout(cap: usize) -> Layout {
-        Layout::from_size_align(cap.max(1), 16).expect("buffer layout")
-    }
-}
-
-impl<A: GlobalAlloc + Sync + 'static> Drop for RawBuf<A> {
-    #[inline(always)]
-    fn drop(&mut self) {
-        // SAFETY: `ptr` was allocated by `alloc` with exactly this layout and is freed once.
-        unsafe {
-            self.alloc
-                .dealloc(self.ptr.as_ptr(), Self::layout(self.cap))
-        }
-    }
-}
-
-/// A `GlobalAlloc` for [`Alloc`]: its static and its name.
+/// A `GlobalAlloc` for [`Alloc`] (a unit struct, `A` its value) and its name.
 pub trait AllocKind: GlobalAlloc + Sync + Sized + 'static {
     const NAME: &'static str;
-    fn get() -> &'static Self;
+    const A: Self;
 }
 
 macro_rules! alloc_kind {
     ($($ty:ty = $e:expr, $name:literal;)*) => {$(
-        impl AllocKind for $ty {
-            const NAME: &'static str = $name;
-            fn get() -> &'static Self {
-                static A: $ty = $e;
-                &A
-            }
-        }
+        impl AllocKind for $ty { const NAME: &'static str = $name; const A: Self = $e; }
     )*};
 }
 
@@ -553,12 +471,34 @@ alloc_kind! {
     tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc, "alloc-jemalloc";
 }
 
+/// `cap` bytes from allocator `K`, the first `len` written, freed on drop: plain allocation
+/// through `K`'s `GlobalAlloc` called directly (not `#[global_allocator]`).
+pub struct RawBuf<K: AllocKind> {
+    ptr: NonNull<u8>,
+    cap: usize,
+    len: usize,
+    _k: PhantomData<K>,
+}
+
+// SAFETY: a `RawBuf` owns its allocation exclusively (like `Vec<u8>`), and the allocator it
+// frees through (`K::A`) is `Sync`, so moving it to another thread and freeing there is sound.
+unsafe impl<K: AllocKind> Send for RawBuf<K> {}
+
+fn raw_layout(cap: usize) -> Layout {
+    Layout::from_size_align(cap.max(1), 16).expect("buffer layout")
+}
+
+impl<K: AllocKind> Drop for RawBuf<K> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        // SAFETY: `ptr` was allocated by `K::A` with exactly this layout and is freed once.
+        unsafe { K::A.dealloc(self.ptr.as_ptr(), raw_layout(self.cap)) }
+    }
+}
+
 /// No pool: every get allocates `spec.cap` bytes through `K`'s `GlobalAlloc` (called directly),
 /// every put frees. Every get counts as a create.
-pub struct Alloc<K: AllocKind> {
-    spec: Spec,
-    _k: std::marker::PhantomData<K>,
-}
+pub struct Alloc<K: AllocKind>(Spec, PhantomData<K>);
 
 impl<K: AllocKind> Impl for Alloc<K> {
     type H<'a> = RawBuf<K>;
@@ -566,27 +506,20 @@ impl<K: AllocKind> Impl for Alloc<K> {
     const EVERY_GET_CREATES: bool = true;
 
     fn new(spec: &Spec) -> Self {
-        Alloc {
-            spec: *spec,
-            _k: std::marker::PhantomData,
-        }
+        Alloc(*spec, PhantomData)
     }
     #[inline(always)]
     fn get(&self, n: usize, byte: u8) -> RawBuf<K> {
-        spin(self.spec.create_cost);
-        let (cap, layout) = (self.spec.cap, RawBuf::<K>::layout(self.spec.cap));
+        spin(self.0.create_cost);
+        let (cap, layout) = (self.0.cap, raw_layout(self.0.cap));
         // SAFETY: `layout` has a non-zero size (`cap.max(1)`).
-        let p = unsafe { K::get().alloc(layout) };
+        let p = unsafe { K::A.alloc(layout) };
         let ptr = NonNull::new(p).unwrap_or_else(|| handle_alloc_error(layout));
         assert!(n <= cap);
         // SAFETY: `ptr` points to a fresh allocation of at least `cap >= n` bytes.
         unsafe { std::ptr::write_bytes(ptr.as_ptr(), byte, n) };
-        RawBuf {
-            ptr,
-            cap,
-            len: n,
-            alloc: K::get(),
-        }
+        let (len, _k) = (n, PhantomData);
+        RawBuf { ptr, cap, len, _k }
     }
     fn peek(&self, h: &RawBuf<K>) -> u8 {
         // SAFETY: the first `len` bytes were written by `get`.
