@@ -226,6 +226,7 @@ impl<T: Send + 'static> Tiers<T> {
 
     /// The current thread's cache if installed; `None` sends the caller to the slow path,
     /// which installs it (or finds that the thread has no index).
+    ///
     /// One load from the flat part of the table for the first 1,024 indices (`locals`), so that
     /// the hit costs the same on every thread of a process with up to that many at once.
     #[inline(always)]

@@ -1,6 +1,6 @@
-//! Several pools on one thread: each thread remembers the cache it found last (keyed by the
-//! pool's storage, never by an address a later pool could reuse), so these check that pools
-//! used in turn, nested, and created where a dropped one was, never see each other's objects.
+//! Several pools on one thread: pools used in turn, nested, and created where a dropped one was
+//! (at the same address, so a lookup keyed by address would find the dropped pool's cache) never
+//! see each other's objects.
 
 mod common;
 

@@ -262,7 +262,7 @@ thread_local! {
     static LATE_PUT: RefCell<Option<LatePut>> = const { RefCell::new(None) };
 }
 /// A thread that has given its index back (its pool state is released first, its other
-/// thread-local destructors later) no longer owns the cache it used last: a return from a later
+/// thread-local destructors later) no longer owns the cache it used: a return from a later
 /// destructor is dropped at once, as the docs say, and does not land in that cache, which the
 /// next thread with the same index owns.
 #[test]
@@ -288,7 +288,7 @@ fn a_return_after_the_thread_gave_its_index_back_is_dropped_not_cached() {
                     object: Some(late),
                 })
             });
-            // The thread's cache becomes the one it used last.
+            // The thread's cache is installed and holds one object.
             drop(pool.get());
         })
         .join()
