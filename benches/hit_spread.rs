@@ -170,10 +170,10 @@ const K: usize = 7;
 /// addresses (`ADDRS`).
 struct Row {
     ns: [f64; K],
-    addrs: [usize; 8],
+    addrs: [usize; 9],
 }
 
-const ADDRS: [&str; 8] = [
+const ADDRS: [&str; 9] = [
     "slot",
     "tls",
     "storage",
@@ -182,6 +182,7 @@ const ADDRS: [&str; 8] = [
     "object",
     "floor slot",
     "index",
+    "entry",
 ];
 
 /// Times the loops in `which` (indices into `KERNELS`), interleaved, the order rotated every
@@ -227,10 +228,12 @@ fn measure(which: &[usize], rx_own: &Rx, rx_other: &Rx, rounds: usize, iters: us
         POOL.put(v);
         p
     };
-    let [tls, storage, hot, mag, index] = POOL.hit_addresses().unwrap_or([0; 5]);
+    let [tls, storage, hot, mag, index, entry] = POOL.hit_addresses().unwrap_or([0; 6]);
     Row {
         ns,
-        addrs: [slots[1], tls, storage, hot, mag, object, slots[0], index],
+        addrs: [
+            slots[1], tls, storage, hot, mag, object, slots[0], index, entry,
+        ],
     }
 }
 
@@ -370,21 +373,21 @@ struct Line {
     thread: usize,
     pass: usize,
     ns: [f64; K],
-    addrs: [usize; 8],
+    addrs: [usize; 9],
 }
 
 fn parse(proc_: usize, out: &str) -> Vec<Line> {
     out.lines()
         .filter_map(|l| {
             let f: Vec<&str> = l.split('\t').collect();
-            if f.len() != 4 + K + 8 || f[0] != "row" {
+            if f.len() != 4 + K + 9 || f[0] != "row" {
                 return None;
             }
             let mut ns = [0.0; K];
             for (k, x) in ns.iter_mut().enumerate() {
                 *x = f[4 + k].parse().ok()?;
             }
-            let mut addrs = [0; 8];
+            let mut addrs = [0; 9];
             for (k, a) in addrs.iter_mut().enumerate() {
                 *a = usize::from_str_radix(f[4 + K + k].trim_start_matches("0x"), 16).ok()?;
             }
@@ -456,7 +459,7 @@ fn parent() {
 
     println!("# Per process: medians in ns per iteration (main thread, one thread, two threads)");
     println!("| process | phase | floor | take/put | guard | rx owner | rx other | held guard | two pools | take/put ÷ floor | guard ÷ floor | take/put ÷ rx owner | guard ÷ rx owner |");
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for phase in ["main", "t1", "t2"] {
         for p in 0..procs {
             let rows: Vec<&Line> = lines
@@ -615,6 +618,11 @@ fn parent() {
         (2, 3),
         (6, 4),
         (6, 5),
+        (8, 0),
+        (8, 1),
+        (8, 3),
+        (8, 4),
+        (8, 5),
     ];
     for (a, b) in pairs {
         let mut near = (0.0, 0.0, 0usize);
@@ -652,8 +660,8 @@ fn parent() {
     println!(
         "# The slowest and fastest 8 threads by take/put ÷ floor, with their addresses mod 4 KiB"
     );
-    println!("| process | phase | floor | take/put | guard | slot | tls | storage | hot | mag | object | floor slot | index |");
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("| process | phase | floor | take/put | guard | slot | tls | storage | hot | mag | object | floor slot | index | entry |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     let mut sorted: Vec<&Line> = lines.iter().filter(|l| l.ns[0].is_finite()).collect();
     sorted.sort_by(|a, b| {
         (b.ns[1] / b.ns[0])
@@ -671,6 +679,7 @@ fn parent() {
             .map(|a| format!("{:03x}", a & 4095))
             .collect();
         a.push(l.addrs[7].to_string());
+        a.push(format!("{:03x}", l.addrs[8] & 4095));
         println!(
             "| {} | {} | {:.2} | {:.2} | {:.2} | {} |",
             l.proc_,

@@ -155,6 +155,7 @@ mod local;
 mod locals;
 #[cfg(all(test, reuse_pool_loom))]
 mod loom;
+mod placement;
 mod pool;
 mod registry;
 mod stack;

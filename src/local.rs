@@ -45,6 +45,7 @@
 use crate::barrier;
 use crate::depot::Depot;
 use crate::deque::{steal_one, Stealer, Worker};
+use crate::placement::{self, Span};
 use crate::sync::{
     bump, compiler_fence, lock, spin_wait, AtomicBool, AtomicU64, AtomicU8, Mutex, Ordering,
     UnsafeCell,
@@ -463,7 +464,15 @@ impl<T> Local<T> {
 impl<T: Send + 'static> Local<T> {
     /// A cache holding at most `per_thread` objects (at least 1, at most
     /// [`MAX_PER_THREAD_CAP`]), whose overflow goes to `depot`.
+    #[allow(dead_code)] // the models (`src/loom.rs`) and unit tests; the pool uses `placed`
     pub(crate) fn new(per_thread: usize, depot: Arc<Depot<T>>) -> Self {
+        Self::placed(per_thread, depot, &[])
+    }
+
+    /// As `new`, with the magazine's buffer placed so that its first two slots (where a thread
+    /// that gets and puts one object at a time works) are clear of `avoid` modulo 4 KiB
+    /// (`crate::placement`).
+    pub(crate) fn placed(per_thread: usize, depot: Arc<Depot<T>>, avoid: &[Span]) -> Self {
         barrier::init();
         let (batch, max_batches) = shape(per_thread);
         let worker = Worker::new_lifo();
@@ -473,7 +482,7 @@ impl<T: Send + 'static> Local<T> {
                 busy: AtomicBool::new(false),
                 reclaim: AtomicU8::new(if barrier::asymmetric() { 0 } else { FENCE }),
                 state: UnsafeCell::new(State {
-                    mag: Vec::with_capacity(batch),
+                    mag: placement::vec_clear_of(batch, batch.min(2), avoid),
                     worker,
                 }),
                 spares: UnsafeCell::new(Vec::new()),
@@ -513,6 +522,13 @@ impl<T: Send + 'static> Local<T> {
         // Relaxed: written before the child runs any other thread; threads it starts later are
         // ordered after it by their spawn.
         self.frozen.store(true, Ordering::Relaxed);
+    }
+
+    /// The bytes of the hot line (`Hot`'s first 64 bytes: everything a hit reads or writes in
+    /// the cache) of a cache at address `at`.
+    pub(crate) fn hot_span(at: usize) -> Span {
+        let len = mem::size_of::<Hot<T>>().min(64);
+        Span::new(at + mem::offset_of!(Local<T>, hot), len)
     }
 
     /// The cache of thread index `id` (see `Hot::raw_index`).

@@ -13,6 +13,7 @@
 //! caches than the largest number of threads that used the pool at once.
 
 use crate::local::Local;
+use crate::placement::{self, Span};
 use crate::sync::{AtomicPtr, AtomicUsize, Ordering};
 use crate::thread_id::{bucket_len, ThreadId, BUCKETS};
 use std::marker::PhantomData;
@@ -90,6 +91,13 @@ impl<T: Send + 'static> Locals<T> {
         self.get_bucketed(ThreadId::new(id))
     }
 
+    /// The address of the flat table's entry for index `id`, which a hit on that thread loads
+    /// (what an install places the cache away from, and the layout diagnostic
+    /// `Pool::hit_addresses`); `None` past the flat part.
+    pub(crate) fn entry_address(&self, id: usize) -> Option<usize> {
+        Some(self.direct.get(id)? as *const AtomicPtr<Local<T>> as usize)
+    }
+
     #[inline(always)]
     fn get_bucketed(&self, t: ThreadId) -> Option<&Local<T>> {
         // load-acquire: pairs with the compare-exchange that published the bucket.
@@ -108,16 +116,27 @@ impl<T: Send + 'static> Locals<T> {
         unsafe { local.as_ref() }
     }
 
-    /// Installs the cache of the current thread `t`. Only the thread holding index `t` calls
-    /// this, and only when `get(t)` is `None`.
+    /// Installs the cache of the current thread `t`, placed away from `avoid` modulo 4 KiB
+    /// (`crate::placement`): `make` builds the cache, given the span of the hot line it will
+    /// have, so that its magazine can be placed away from that too. Only the thread holding
+    /// index `t` calls this, and only when `get(t)` is `None`.
     #[cold]
-    pub(crate) fn install(&self, t: ThreadId, local: Local<T>) -> &Local<T> {
+    pub(crate) fn install(
+        &self,
+        t: ThreadId,
+        avoid: &[Span],
+        make: impl FnOnce(Span) -> Local<T>,
+    ) -> &Local<T> {
         let entry = if t.id < DIRECT {
             &self.direct[t.id]
         } else {
             self.bucket_entry(t)
         };
-        let local = Box::into_raw(Box::new(local));
+        let mut boxed = placement::box_clear_of::<Local<T>>(Local::<T>::hot_span, avoid);
+        let hot = Local::<T>::hot_span(boxed.as_ptr() as usize);
+        boxed.write(make(hot));
+        // SAFETY: the line above initialised the box's value.
+        let local = Box::into_raw(unsafe { boxed.assume_init() });
         debug_assert!(entry.load(Ordering::Relaxed).is_null());
         // store-release: pairs with the load-acquire in `get`. No other thread writes this entry:
         // only the holder of index `t` installs it, and indices are unique among live threads.

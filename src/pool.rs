@@ -556,7 +556,13 @@ impl<T: Send + 'static, F: Fn() -> T, R: Fn(&mut T), K: Fn(&T) -> bool> Pool<T, 
         crate::fork::init();
         let fresh = Arc::new(
             Tiers::new(self.max_per_thread, self.max_shared)
-                .with_guard_put(crate::guard::put_from::<T, F, R, K>),
+                .with_guard_put(crate::guard::put_from::<T, F, R, K>)
+                // A pool whose closures hold more than a few hundred bytes would meet every
+                // block modulo 4 KiB; its first 512 bytes are the ones avoided.
+                .with_pool_at(crate::placement::Span::new(
+                    self as *const Self as usize,
+                    std::mem::size_of::<Self>().min(512),
+                )),
         );
         let cycle = fresh.clone() as Arc<dyn Cycle>;
         registry::register(cycle.clone());
@@ -822,19 +828,20 @@ impl<T: Send + 'static, F: Fn() -> T, R: Fn(&mut T), K: Fn(&T) -> bool> Pool<T, 
 
     /// Where the data that a hit on the calling thread touches lies in memory: the thread's
     /// index cell (in its TLS block), the pool's storage, the thread's cache (its hot line) and
-    /// its magazine's buffer, in that order, then the thread's index in the pools' tables. `None`
-    /// until the thread has a cache that a hit finds. A diagnostic for `benches/hit_spread.rs`,
-    /// not part of the API.
+    /// its magazine's buffer, in that order, then the thread's index in the pools' tables and
+    /// the table entry that the hit loads. `None` until the thread has a cache that a hit finds.
+    /// A diagnostic for `benches/hit_spread.rs`, not part of the API.
     #[doc(hidden)]
-    pub fn hit_addresses(&self) -> Option<[usize; 5]> {
+    pub fn hit_addresses(&self) -> Option<[usize; 6]> {
         let tiers = self.engine.get()?;
-        let (hot, mag) = tiers.hit_addresses()?;
+        let (hot, mag, entry) = tiers.hit_addresses()?;
         Some([
             crate::thread_id::tls_address(),
             tiers as *const Tiers<T> as usize,
             hot,
             mag,
             crate::thread_id::index_or_huge(),
+            entry,
         ])
     }
 

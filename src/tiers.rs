@@ -15,6 +15,7 @@ use crate::depot::{self, Depot};
 use crate::drops::drop_caught;
 use crate::local::{self, Local, Other};
 use crate::locals::Locals;
+use crate::placement::Span;
 use crate::registry::{self, Cycle};
 use crate::stats::Stats;
 use crate::sync::{bump, AtomicBool, AtomicU64, Ordering};
@@ -57,6 +58,8 @@ pub(crate) struct Tiers<T> {
     /// `crate::guard`); set by the pool that owns these tiers, before they are shared. Kept here
     /// rather than in every guard, so that a guard is its pool, its home and its object.
     guard_put: PutFrom<T>,
+    /// The owning pool's own bytes at its first use (`with_pool_at`); empty where unknown.
+    pool_span: Span,
 }
 
 impl<T> Tiers<T> {
@@ -179,7 +182,15 @@ impl<T: Send + 'static> Tiers<T> {
             cold_victim_hits: AtomicU64::new(0),
             close: Self::close,
             guard_put: no_pool::<T>,
+            pool_span: Span::new(0, 0),
         }
+    }
+
+    /// These tiers for a pool whose fields (which a hit loads) lie at `pool`: the span that
+    /// installs place the threads' caches away from (`crate::placement`).
+    pub(crate) fn with_pool_at(mut self, pool: Span) -> Self {
+        self.pool_span = pool;
+        self
     }
 
     /// These tiers with `put` as their guards' return path (`crate::guard::put_from` for the
@@ -216,10 +227,20 @@ impl<T: Send + 'static> Tiers<T> {
         let me = thread_id::register()?;
         let local = match self.locals.get(me) {
             Some(l) => l,
-            None => self.locals.install(
-                me,
-                Local::new(self.per_thread, self.depot.clone()).for_index(me.id),
-            ),
+            None => {
+                // What a hit on this thread loads besides the cache (`crate::placement`).
+                let entry = self.locals.entry_address(me.id).unwrap_or(0);
+                let avoid = [
+                    Span::new(thread_id::tls_address(), mem::size_of::<usize>()),
+                    Span::new(entry, mem::size_of::<usize>()),
+                    self.pool_span,
+                ];
+                self.locals.install(me, &avoid, |hot| {
+                    let [a, b, c] = avoid;
+                    Local::placed(self.per_thread, self.depot.clone(), &[a, b, c, hot])
+                        .for_index(me.id)
+                })
+            }
         };
         Some((local, me))
     }
@@ -234,10 +255,13 @@ impl<T: Send + 'static> Tiers<T> {
         self.locals.get_direct(thread_id::index_or_huge())
     }
 
-    /// The calling thread's cache's hot line and magazine buffer, if the cache is installed
-    /// (where a hit finds it); see `Pool::hit_addresses`.
-    pub(crate) fn hit_addresses(&self) -> Option<(usize, usize)> {
-        self.local_fast()?.hot_addresses()
+    /// The calling thread's cache's hot line and magazine buffer, and the table entry that
+    /// points to the cache, if the cache is installed where a hit finds it; see
+    /// `Pool::hit_addresses`.
+    pub(crate) fn hit_addresses(&self) -> Option<(usize, usize, usize)> {
+        let id = thread_id::index_or_huge();
+        let (hot, mag) = self.local_fast()?.hot_addresses()?;
+        Some((hot, mag, self.locals.entry_address(id)?))
     }
 
     /// The hit in the current thread's own magazine, the only part of `get` that is inlined: the

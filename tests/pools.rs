@@ -90,3 +90,52 @@ fn pools_used_in_turn_and_nested_keep_their_own_objects() {
         );
     }
 }
+
+/// Whether `len_a` bytes at `a` and `len_b` bytes at `b` come within 16 bytes of each other
+/// modulo 4 KiB (the crate's placement margin).
+fn meet_mod_4k(a: usize, len_a: usize, b: usize, len_b: usize) -> bool {
+    let d = b.wrapping_sub(a) % 4096;
+    d < len_a + 16 || d + len_b + 16 > 4096
+}
+
+/// Every thread's cache is placed where its hot line and the first two slots of its magazine
+/// do not meet, modulo 4 KiB, what a hit loads besides them: the thread's index cell, the pool's
+/// fields and the pool's table entry for the thread (`Pool::hit_addresses`). Left to the
+/// allocator, about one cache in ten met one of them, and each such cache was slower for as
+/// long as it lived (`benches/hit_spread.rs`).
+#[test]
+fn each_threads_cache_lies_away_from_what_a_hit_loads() {
+    let n = if cfg!(miri) { 8 } else { 400 };
+    let pools: Vec<Box<Pool<Vec<u8>>>> = (0..n)
+        .map(|_| Box::new(Pool::new(Vec::new).reset(Vec::clear)))
+        .collect();
+    let check = || {
+        for (i, pool) in pools.iter().enumerate() {
+            drop(pool.get()); // installs this thread's cache
+            let [tls, _storage, hot, mag, _index, entry] =
+                pool.hit_addresses().expect("the cache is installed");
+            let at = &**pool as *const Pool<Vec<u8>> as usize;
+            let loads = [
+                (tls, 8),
+                (entry, 8),
+                (at, std::mem::size_of::<Pool<Vec<u8>>>()),
+            ];
+            for (what, start, len) in [("hot line", hot, 64), ("magazine", mag, 48)] {
+                for (l, (s, n)) in loads.into_iter().enumerate() {
+                    assert!(
+                        !meet_mod_4k(start, len, s, n),
+                        "pool {i}: {what} at {start:#x} meets load {l} at {s:#x}"
+                    );
+                }
+            }
+            assert!(
+                !meet_mod_4k(hot, 64, mag, 48),
+                "pool {i}: hot line {hot:#x} meets magazine {mag:#x}"
+            );
+        }
+    };
+    check();
+    thread::scope(|s| {
+        s.spawn(check);
+    });
+}
