@@ -22,13 +22,15 @@ pub enum Clock {
 /// the default is [`Clock::Wall`].
 pub fn clock() -> Clock {
     static CLOCK: OnceLock<Clock> = OnceLock::new();
-    *CLOCK.get_or_init(
-        || match std::env::var("REUSE_POOL_BENCH_CLOCK").as_deref() {
-            Ok("cpu") => Clock::Cpu,
-            Ok("wall") | Err(_) => Clock::Wall,
-            Ok(other) => panic!("REUSE_POOL_BENCH_CLOCK must be `wall` or `cpu`, not {other:?}"),
-        },
-    )
+    *CLOCK.get_or_init(|| match env("REUSE_POOL_BENCH_CLOCK").as_deref() {
+        Some("cpu") => Clock::Cpu,
+        Some("wall") | None => Clock::Wall,
+        Some(other) => panic!("REUSE_POOL_BENCH_CLOCK must be `wall` or `cpu`, not {other:?}"),
+    })
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
 }
 
 /// CPU time of the calling thread.
@@ -53,7 +55,7 @@ pub fn thread_cpu_time() -> Duration {
 /// the channel alone from one run to the next on the 2-CPU machine of the benches.
 pub fn pin_to_cpu(cpu: usize) {
     static ON: OnceLock<bool> = OnceLock::new();
-    if !*ON.get_or_init(|| std::env::var("REUSE_POOL_BENCH_PIN").as_deref() != Ok("0")) {
+    if !*ON.get_or_init(|| env("REUSE_POOL_BENCH_PIN").as_deref() != Some("0")) {
         return;
     }
     // SAFETY: `set` is a zeroed, valid `cpu_set_t`; `CPU_SET` writes inside it (`cpu` is below
@@ -81,31 +83,23 @@ where
 {
     let barrier = Barrier::new(threads);
     let pin = thread::available_parallelism().is_ok_and(|n| threads <= n.get());
+    let run = |t| {
+        if pin {
+            pin_to_cpu(t);
+        }
+        prime(t);
+        barrier.wait();
+        let c0 = (clock == Clock::Cpu).then(thread_cpu_time);
+        let t0 = Instant::now();
+        body(t);
+        let t1 = Instant::now();
+        let cpu = c0.map_or(Duration::ZERO, |c0| thread_cpu_time() - c0);
+        (t0, t1, cpu)
+    };
     let spans: Vec<(Instant, Instant, Duration)> = thread::scope(|s| {
-        let spawn = |t| {
-            let (barrier, prime, body) = (&barrier, &prime, &body);
-            s.spawn(move || {
-                if pin {
-                    pin_to_cpu(t);
-                }
-                prime(t);
-                barrier.wait();
-                let c0 = (clock == Clock::Cpu).then(thread_cpu_time);
-                let t0 = Instant::now();
-                body(t);
-                let t1 = Instant::now();
-                (
-                    t0,
-                    t1,
-                    c0.map_or(Duration::ZERO, |c0| thread_cpu_time() - c0),
-                )
-            })
-        };
-        let handles: Vec<_> = (0..threads).map(spawn).collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("bench thread panicked"))
-            .collect()
+        let handles: Vec<_> = (0..threads).map(|t| s.spawn(move || run(t))).collect();
+        let joined = handles.into_iter().map(|h| h.join());
+        joined.map(|r| r.expect("bench thread panicked")).collect()
     });
     match clock {
         Clock::Wall => {
@@ -136,21 +130,12 @@ pub fn record(group: &str, name: &str, threads: &str, creates: Option<u64>, gets
         _ => String::new(),
     };
     let creates = creates.map_or(String::new(), |c| c.to_string());
-    eprintln!(
-        "  {group}/{name}/{threads}: creates {} / gets {gets} = {} per get{}{note}",
-        if creates.is_empty() { "-" } else { &creates },
-        if per.is_empty() { "-" } else { &per },
-        if note.is_empty() { "" } else { "; " },
-    );
-    let fields = [
-        group,
-        name,
-        threads,
-        &creates,
-        &gets.to_string(),
-        &per,
-        note,
-    ];
+    let dash = |s: &str| if s.is_empty() { "-" } else { s }.to_string();
+    let sep = if note.is_empty() { "" } else { "; " };
+    let (c, p) = (dash(&creates), dash(&per));
+    eprintln!("  {group}/{name}/{threads}: creates {c} / gets {gets} = {p} per get{sep}{note}");
+    let gets = gets.to_string();
+    let fields = [group, name, threads, &creates, &gets, &per, note];
     let header = "group\timpl\tthreads\tcreates\tgets\tcreates_per_get\tnote";
     merge_line("results.tsv", header, 3, &fields);
 }
@@ -169,44 +154,36 @@ pub fn merge_line(file: &str, header: &str, key_fields: usize, fields: &[impl As
     if DRY_RUN.load(Ordering::Relaxed) {
         return;
     }
-    let line: Vec<String> = fields
-        .iter()
-        .map(|f| f.as_ref().replace(['\t', '\n'], " "))
-        .collect();
-    let key = |l: &str| {
-        l.split('\t')
-            .take(key_fields)
-            .collect::<Vec<_>>()
-            .join("\t")
-    };
-    let (line, path) = (line.join("\t"), out_dir().join(file));
+    let clean = fields.iter().map(|f| f.as_ref().replace(['\t', '\n'], " "));
+    let line = clean.collect::<Vec<_>>().join("\t");
+    let path = out_dir().join(file);
     let old = fs::read_to_string(&path).unwrap_or_default();
     let mut lines: Vec<&str> = old.lines().skip(1).filter(|l| !l.is_empty()).collect();
-    match lines.iter().position(|l| key(l) == key(&line)) {
+    match lines
+        .iter()
+        .position(|l| key(l, key_fields) == key(&line, key_fields))
+    {
         Some(i) => lines[i] = &line,
         None => lines.push(&line),
     }
-    let out: String = [header]
-        .iter()
-        .chain(&lines)
-        .map(|l| format!("{l}\n"))
-        .collect();
+    let out = format!("{header}\n{}\n", lines.join("\n"));
     if let Err(e) = fs::write(&path, out) {
         eprintln!("cannot write {}: {e}", path.display());
     }
 }
 
+/// The first `n` fields of a line.
+fn key(line: &str, n: usize) -> Vec<&str> {
+    line.split('\t').take(n).collect()
+}
+
 /// Resident set size of this process in bytes (`/proc/self/statm`, second field).
 pub fn rss_bytes() -> u64 {
     let statm = fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
+    let pages: Option<u64> = statm.split_whitespace().nth(1).and_then(|s| s.parse().ok());
     // SAFETY: `sysconf` has no preconditions.
     let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    pages * if page > 0 { page as u64 } else { 4096 }
+    pages.unwrap_or(0) * if page > 0 { page as u64 } else { 4096 }
 }
 
 /// Gives the system allocator's free memory back to the OS where it can (glibc `malloc_trim`).

@@ -1,14 +1,11 @@
 //! The alternatives every workload of `benches/pool.rs` runs against, behind one small trait
-//! (`Impl`), plus the thread harness and the files the report tool reads (`harness.rs`).
+//! (`Impl`), plus the thread harness and the files the report tool reads (`harness.rs`). What
+//! each alternative is, as the report says it, is `IMPLS` in `examples/support/workloads.rs`.
 //!
-//! Every implementation pools (or allocates) byte buffers of `Spec::cap` bytes. `get` hands out
-//! a buffer with `n` bytes written into it (the "work"), `put` gives it back, `discard` drops
-//! it for good where the implementation can. Each one counts its `create` calls (sharded per
-//! thread, see `Creator`), so every group can print creates per get; plain allocation creates on
-//! every get and is not counted on its path. Where a workload makes no sense for an
-//! implementation, the trait says so (`CROSS_THREAD`, `NO_DISCARD`) and the group records "n/a"
-//! or a note instead of a figure. Most alternatives are declared by `alternative!` from what
-//! differs between them: the pool, how it is built, how a buffer is taken and returned.
+//! Every implementation pools (or allocates) byte buffers of `Spec::cap` bytes and counts its
+//! `create` calls (sharded per thread, see `Creator`); plain allocation creates on every get and
+//! is not counted on its path. Where a workload makes no sense for an implementation, the trait
+//! says so (`CROSS_THREAD`, `NO_DISCARD`) and the group records "n/a" or a note instead.
 
 #![allow(dead_code)] // each bench binary uses a different part of this module
 
@@ -25,9 +22,12 @@ use std::time::{Duration, Instant};
 
 use crossbeam_queue::ArrayQueue;
 use crossbeam_utils::CachePadded;
+use lockfree_object_pool::{
+    LinearObjectPool, LinearReusable, SpinLockObjectPool, SpinLockReusable,
+};
 use regex_automata::util::pool::{Pool as RegexPool, PoolGuard as RegexGuard};
 
-/// The settings of one benchmark: buffer size, cost of `create`, bound of bounded pools.
+/// The settings of one benchmark.
 #[derive(Clone, Copy, Debug)]
 pub struct Spec {
     /// Capacity of every buffer, in bytes.
@@ -111,7 +111,9 @@ fn boxed_create(c: &Arc<Creator>) -> BoxFn {
     Box::new(move || c.make())
 }
 
-/// One way to get a buffer, use it and give it back.
+/// One way to get a buffer, use it and give it back. `get`, `put` and `discard` are
+/// `#[inline(always)]` everywhere: left to the compiler, inlining into the workload loop would
+/// depend on the loop's size and add a call to some alternatives and not to others.
 pub trait Impl: Sync + Sized {
     /// What a holder has in hand between `get` and `put` (an object, a guard or a key).
     type H<'a>: Send
@@ -130,10 +132,7 @@ pub trait Impl: Sync + Sized {
     const NOTE: Option<&'static str> = None;
 
     fn new(spec: &Spec) -> Self;
-    /// Gets a buffer (cached or created) and writes `n` bytes of `byte` into it. Every
-    /// implementation's `get`, `put` and `discard` are `#[inline(always)]`: whether the compiler
-    /// would inline them into the workload loop otherwise depends on the size of the loop's
-    /// function, which would add a call to some alternatives and not to others.
+    /// Gets a buffer (cached or created) and writes `n` bytes of `byte` into it.
     fn get(&self, n: usize, byte: u8) -> Self::H<'_>;
     /// Gives a buffer back (by default the holder is a guard that returns itself on drop).
     #[inline(always)]
@@ -182,36 +181,20 @@ pub fn for_each_impl<V: Visit>(v: &mut V, extras: bool, part: (usize, usize)) {
     }
 }
 
-/// Declares an alternative: a struct with the pool and the create counter, and its `Impl`.
-/// `new: |spec, creator|` builds the pool; `get: |pool, creator|` takes a buffer (the macro
-/// writes the work into it; with `get: |pool, creator, n, byte|` the body writes it and may
-/// return a key); `put`, `discard` and `peek` are given where they differ from dropping the
-/// holder and reading `h[0]`; constants and items (`stats`) go in the braces.
+/// Declares alternatives: a struct with the pool and the create counter, and its `Impl`.
+/// `new: |spec, creator|` builds the pool; `get: |pool, creator|` takes a buffer, into which the
+/// macro writes the work; `put` and `discard` are given where they differ from dropping the
+/// holder; `peek` reads `h[0]`; constants and items (`stats`) go in the braces.
 macro_rules! alternative {
-    (@get $get:expr, $n:ident, $b:ident;) => {{
-        let mut h = $get;
-        fill_vec(&mut h, $n, $b);
-        h
-    }};
-    (@get $get:expr, $n0:ident, $b0:ident; $n:ident, $b:ident) => {{
-        let ($n, $b) = ($n0, $b0);
-        $get
-    }};
-    (@peek $h:ident;) => { $h[0] };
-    (@peek $h0:ident; $pool:expr, $pp:pat_param, $h:ident, $peek:expr) => {{
-        let ($pp, $h) = ($pool, $h0);
-        $peek
-    }};
     ($($(#[$doc:meta])* $ty:ident($name:literal): $pool:ty, H<$a:lifetime> = $h:ty;
      new: |$ns:pat_param, $nc:pat_param| $new:expr;
-     get: |$gp:pat_param, $gc:pat_param $(, $gn:ident, $gb:ident)?| $get:expr;
+     get: |$gp:pat_param, $gc:pat_param| $get:expr;
      $(put: |$pp:pat_param, $ph:ident| $put:expr;)?
      $(discard: |$dp:pat_param, $dh:ident| $discard:expr;)?
-     $(peek: |$kp:pat_param, $kh:ident| $peek:expr;)?
      { $($item:item)* })*) => {$(
         $(#[$doc])*
         pub struct $ty {
-            pub pool: $pool,
+            pool: $pool,
             creator: Arc<Creator>,
         }
         impl Impl for $ty {
@@ -226,7 +209,9 @@ macro_rules! alternative {
             #[inline(always)]
             fn get(&self, n: usize, byte: u8) -> Self::H<'_> {
                 let ($gp, $gc) = (&self.pool, &self.creator);
-                alternative!(@get $get, n, byte; $($gn, $gb)?)
+                let mut h = $get;
+                fill_vec(&mut h, n, byte);
+                h
             }
             $(#[inline(always)]
             fn put<'a>(&'a self, $ph: Self::H<'a>) {
@@ -239,7 +224,7 @@ macro_rules! alternative {
                 $discard
             })?
             fn peek<'a>(&'a self, h: &Self::H<'a>) -> u8 {
-                alternative!(@peek h; $(&self.pool, $kp, $kh, $peek)?)
+                h[0]
             }
             fn creates(&self) -> u64 {
                 self.creator.count()
@@ -258,32 +243,10 @@ thread_local! {
 
 const PER_THREAD_ONLY: &str =
     "per-thread free list: an object returned on the consumer thread is never seen by the producer, so every get would be a create";
-
-/// The two pools of lockfree-object-pool: same API, other types.
-macro_rules! lockfree {
-    ($($(#[$doc:meta])* $ty:ident($name:literal): $pool:ident, $guard:ident;)*) => {$(
-        alternative! {
-            $(#[$doc])*
-            $ty($name): lockfree_object_pool::$pool<Vec<u8>>,
-                H<'a> = lockfree_object_pool::$guard<'a, Vec<u8>>;
-            new: |_, c| {
-                let c = c.clone();
-                lockfree_object_pool::$pool::new(move || c.make(), |_| {})
-            };
-            get: |p, _| p.pull();
-            { const NO_DISCARD: Option<&'static str> = Some(
-                "lockfree-object-pool cannot drop a pulled object (no detach): the 33 are returned, so it never starves",
-            ); }
-        }
-    )*};
-}
-
-lockfree! {
-    /// `lockfree_object_pool::LinearObjectPool` (pages of slots with atomic flags, never shrinks).
-    LockfreeLinear("lockfree-linear"): LinearObjectPool, LinearReusable;
-    /// `lockfree_object_pool::SpinLockObjectPool` (a spin-locked stack).
-    LockfreeSpinLock("lockfree-spinlock"): SpinLockObjectPool, SpinLockReusable;
-}
+const LOCKFREE_NO_DISCARD: Option<&str> =
+    Some("lockfree-object-pool cannot drop a pulled object (no detach): the 33 are returned, so it never starves");
+const REGEX_NO_DISCARD: Option<&str> =
+    Some("regex-automata's PoolGuard cannot be detached: the 33 are returned, so it never starves");
 
 /// opool's allocator: our counted `create`.
 pub struct OpoolAlloc(Arc<Creator>);
@@ -294,9 +257,6 @@ impl opool::PoolAllocator<Vec<u8>> for OpoolAlloc {
         self.0.make()
     }
 }
-
-const REGEX_NO_DISCARD: Option<&str> =
-    Some("regex-automata's PoolGuard cannot be detached: the 33 are returned, so it never starves");
 
 thread_local! {
     /// The pool this thread owns, for [`RegexAutomataOwner`]: (its `OwnedPools::id`, pool).
@@ -334,7 +294,7 @@ impl OwnedPools {
 }
 
 alternative! {
-    /// `reuse_pool::Pool` through the Go-style `take`/`put` pair.
+    /// `reuse_pool::Pool` through `take`/`put`.
     ReusePool("reuse-pool"): ReuseInner, H<'a> = Vec<u8>;
     new: |_, c| reuse_pool::Pool::from_fn(boxed_create(c));
     get: |p, _| p.take();
@@ -342,15 +302,14 @@ alternative! {
     discard: |_, h| drop(h);
     { fn stats(&self) -> Option<reuse_pool::Stats> { Some(self.pool.stats()) } }
 
-    /// `reuse_pool::Pool` through the `get` guard (returns itself on drop).
+    /// `reuse_pool::Pool` through the `get` guard.
     ReusePoolGuard("reuse-pool-guard"): ReuseInner, H<'a> = reuse_pool::Pooled<'a, Vec<u8>, BoxFn>;
     new: |_, c| reuse_pool::Pool::from_fn(boxed_create(c));
     get: |p, _| p.get();
     discard: |_, h| reuse_pool::Pooled::discard(h);
     { fn stats(&self) -> Option<reuse_pool::Stats> { Some(self.pool.stats()) } }
 
-    /// `thread_local!` + `RefCell<Vec<Vec<u8>>>`: the fastest thing that can work (the floor).
-    /// Unbounded, never shares, never shrinks.
+    /// The floor: a `thread_local!` free list (`FLOOR`).
     TlsFloor("tls-floor"): (), H<'a> = Vec<u8>;
     new: |_, _| ();
     get: |_, c| FLOOR.with_borrow_mut(|l| l.pop()).unwrap_or_else(|| c.make());
@@ -358,8 +317,7 @@ alternative! {
     discard: |_, h| drop(h);
     { const CROSS_THREAD: Option<&'static str> = Some(PER_THREAD_ONLY); }
 
-    /// `thread_local::ThreadLocal<RefCell<Vec<Vec<u8>>>>`, one per pool, as a user would write
-    /// it (entries of different threads are adjacent: no padding).
+    /// `thread_local::ThreadLocal` of free lists, one per pool, unpadded.
     ThreadLocalList("ThreadLocal-list"): thread_local::ThreadLocal<RefCell<Vec<Vec<u8>>>>, H<'a> = Vec<u8>;
     new: |_, _| thread_local::ThreadLocal::new();
     get: |p, c| p.get_or_default().borrow_mut().pop().unwrap_or_else(|| c.make());
@@ -371,7 +329,7 @@ alternative! {
             Some("ThreadLocal<RefCell<Vec<_>>> without cache padding, as users write it");
     }
 
-    /// `std::sync::Mutex<Vec<Vec<u8>>>`: one shared stack, unbounded.
+    /// One shared stack behind a `Mutex`.
     MutexVec("mutex-vec"): Mutex<Vec<Vec<u8>>>, H<'a> = Vec<u8>;
     new: |_, _| Mutex::new(Vec::new());
     get: |p, c| {
@@ -382,7 +340,7 @@ alternative! {
     discard: |_, h| drop(h);
     {}
 
-    /// `crossbeam_queue::ArrayQueue<Vec<u8>>` of `spec.bound` slots; returns to a full queue drop.
+    /// An `ArrayQueue` of `spec.bound` slots; returns to a full queue drop.
     QueuePool("arrayqueue"): ArrayQueue<Vec<u8>>, H<'a> = Vec<u8>;
     new: |spec, _| ArrayQueue::new(spec.bound);
     get: |p, c| p.pop().unwrap_or_else(|| c.make());
@@ -390,41 +348,39 @@ alternative! {
     discard: |_, h| drop(h);
     {}
 
-    /// `object_pool::Pool` (a mutex-protected stack) with `pull(create)`; discard via `detach`.
+    /// `object_pool::Pool` with `pull(create)`; discard via `detach`.
     ObjectPool("object-pool"): object_pool::Pool<Vec<u8>>, H<'a> = object_pool::Reusable<'a, Vec<u8>>;
     new: |_, _| object_pool::Pool::new(0, Vec::new);
     get: |p, c| p.pull(|| c.make());
     discard: |_, h| drop(h.detach());
     {}
 
-    /// `opool::Pool` (an `ArrayQueue` of `spec.bound` slots inside); discard via `into_inner`.
+    /// `lockfree_object_pool::LinearObjectPool`.
+    LockfreeLinear("lockfree-linear"): LinearObjectPool<Vec<u8>>, H<'a> = LinearReusable<'a, Vec<u8>>;
+    new: |_, c| {
+        let c = c.clone();
+        LinearObjectPool::new(move || c.make(), |_| {})
+    };
+    get: |p, _| p.pull();
+    { const NO_DISCARD: Option<&'static str> = LOCKFREE_NO_DISCARD; }
+
+    /// `lockfree_object_pool::SpinLockObjectPool`.
+    LockfreeSpinLock("lockfree-spinlock"): SpinLockObjectPool<Vec<u8>>, H<'a> = SpinLockReusable<'a, Vec<u8>>;
+    new: |_, c| {
+        let c = c.clone();
+        SpinLockObjectPool::new(move || c.make(), |_| {})
+    };
+    get: |p, _| p.pull();
+    { const NO_DISCARD: Option<&'static str> = LOCKFREE_NO_DISCARD; }
+
+    /// `opool::Pool` (`spec.bound` slots); discard via `into_inner`.
     OPool("opool"): opool::Pool<OpoolAlloc, Vec<u8>>, H<'a> = opool::RefGuard<'a, OpoolAlloc, Vec<u8>>;
     new: |spec, c| opool::Pool::new(spec.bound, OpoolAlloc(c.clone()));
     get: |p, _| p.get();
     discard: |_, h| drop(h.into_inner());
     {}
 
-    /// `sharded_slab::Pool<Vec<u8>>`: `create()` reuses a cleared slot (its `Vec` keeps its
-    /// capacity); the handle is the key, returned with `clear(key)`.
-    ShardedSlab("sharded-slab"): sharded_slab::Pool<Vec<u8>>, H<'a> = usize;
-    new: |_, _| sharded_slab::Pool::new();
-    get: |p, c, n, byte| {
-        let mut r = p.create().expect("sharded-slab is full");
-        if r.capacity() < n.max(1) {
-            *r = c.make(); // a slot that never held a buffer: this is the pool's "create"
-        }
-        fill_vec(&mut r, n, byte);
-        r.key()
-    };
-    put: |p, h| { p.clear(h); };
-    peek: |p, h| p.get(*h).map_or(0, |r| r[0]);
-    { const NO_DISCARD: Option<&'static str> = Some(
-        "sharded-slab's Pool cannot drop a slot's value (clear keeps it): the 33 are returned, so it never starves",
-    ); }
-
-    /// `regex_automata::util::pool::Pool` on threads that do not own it: its owner (the first
-    /// thread to get) is the thread that builds it, which never runs the workload, so every get
-    /// takes the mutex stacks of the non-owner path.
+    /// regex-automata's pool on threads that do not own it: the thread that builds it owns it.
     RegexAutomata("regex-automata (other threads)"): Regex, H<'a> = RegexGuard<'a, Vec<u8>, BoxFn>;
     new: |_, c| {
         let pool = RegexPool::new(boxed_create(c));
@@ -435,10 +391,7 @@ alternative! {
     put: |_, h| RegexGuard::put(h);
     { const NO_DISCARD: Option<&'static str> = REGEX_NO_DISCARD; }
 
-    /// `regex_automata::util::pool::Pool` on its owner thread: every thread gets from a pool of
-    /// its own (built on its first get, it is that pool's owner), so it takes the owner fast path
-    /// (one object; any further ones come from the mutex stacks). Finding the pool costs one
-    /// thread-local read; the pools live until the alternative drops.
+    /// regex-automata's pool on its owner thread: a pool of its own per thread (`OwnedPools`).
     RegexAutomataOwner("regex-automata (owner thread)"): OwnedPools,
         H<'a> = RegexGuard<'a, Vec<u8>, BoxFn>;
     new: |_, _| {
@@ -450,6 +403,41 @@ alternative! {
     {
         const NO_DISCARD: Option<&'static str> = REGEX_NO_DISCARD;
         const NOTE: Option<&'static str> = Some("each thread gets from a pool of its own, which it owns");
+    }
+}
+
+/// `sharded_slab::Pool<Vec<u8>>`: `create()` reuses a cleared slot (its `Vec` keeps its
+/// capacity); the holder is the slot's key, returned with `clear(key)`.
+pub struct ShardedSlab(sharded_slab::Pool<Vec<u8>>, Arc<Creator>);
+
+impl Impl for ShardedSlab {
+    type H<'a> = usize;
+    const NAME: &'static str = "sharded-slab";
+    const NO_DISCARD: Option<&'static str> = Some(
+        "sharded-slab's Pool cannot drop a slot's value (clear keeps it): the 33 are returned, so it never starves",
+    );
+
+    fn new(spec: &Spec) -> Self {
+        ShardedSlab(sharded_slab::Pool::new(), Creator::new(spec))
+    }
+    #[inline(always)]
+    fn get(&self, n: usize, byte: u8) -> usize {
+        let mut r = self.0.create().expect("sharded-slab is full");
+        if r.capacity() < n.max(1) {
+            *r = self.1.make(); // a slot that never held a buffer: this is the pool's "create"
+        }
+        fill_vec(&mut r, n, byte);
+        r.key()
+    }
+    #[inline(always)]
+    fn put(&self, h: usize) {
+        self.0.clear(h);
+    }
+    fn peek(&self, h: &usize) -> u8 {
+        self.0.get(*h).map_or(0, |r| r[0])
+    }
+    fn creates(&self) -> u64 {
+        self.1.count()
     }
 }
 
@@ -471,8 +459,7 @@ alloc_kind! {
     tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc, "alloc-jemalloc";
 }
 
-/// `cap` bytes from allocator `K`, the first `len` written, freed on drop: plain allocation
-/// through `K`'s `GlobalAlloc` called directly (not `#[global_allocator]`).
+/// `cap` bytes from allocator `K`, the first `len` written, freed on drop.
 pub struct RawBuf<K: AllocKind> {
     ptr: NonNull<u8>,
     cap: usize,
@@ -496,8 +483,8 @@ impl<K: AllocKind> Drop for RawBuf<K> {
     }
 }
 
-/// No pool: every get allocates `spec.cap` bytes through `K`'s `GlobalAlloc` (called directly),
-/// every put frees. Every get counts as a create.
+/// No pool: every get allocates `spec.cap` bytes through `K`'s `GlobalAlloc`, called directly
+/// (not as `#[global_allocator]`), and every put frees them.
 pub struct Alloc<K: AllocKind>(Spec, PhantomData<K>);
 
 impl<K: AllocKind> Impl for Alloc<K> {
@@ -522,12 +509,11 @@ impl<K: AllocKind> Impl for Alloc<K> {
         RawBuf { ptr, cap, len, _k }
     }
     fn peek(&self, h: &RawBuf<K>) -> u8 {
-        // SAFETY: the first `len` bytes were written by `get`.
-        if h.len > 0 {
-            unsafe { *h.ptr.as_ptr() }
-        } else {
-            0
+        if h.len == 0 {
+            return 0;
         }
+        // SAFETY: the first `len` bytes were written by `get`.
+        unsafe { *h.ptr.as_ptr() }
     }
     fn creates(&self) -> u64 {
         0
