@@ -1,8 +1,10 @@
 //! The single-thread hit, rebuilt bottom-up one layer at a time.
 //!
 //! Every variant runs the same work `N` times in its own `#[inline(never)]` loop: take a
-//! `Vec<u8>` of capacity 4096, write 64 bytes into it, clear it, give it back. `W` is the work
-//! alone, on one `Vec` that the loop keeps. The layers, each adding one thing to the one before:
+//! `Vec<u8>` of capacity 4096, write 64 bytes into it, clear it, give it back. `black_box` takes
+//! the `Vec` itself, as `examples/hot_path.rs` does, so the loop stores and reloads it through a
+//! stack slot every iteration. `W` is the work alone, on one `Vec` that the loop keeps. The
+//! layers, each adding one thing to the one before:
 //!
 //! * `L0`  a `thread_local!` `RefCell<Vec<Vec<u8>>>` free list (lazily initialised): the
 //!   hand-rolled pool that a user compares with. `L0a` the same `const`-initialised; `L0b` an
@@ -13,10 +15,9 @@
 //! * `L2`  the free list moves into a per-thread cache found through a pool's table: a load of the
 //!   pool's table pointer, then of `[AtomicPtr<Local>; 64][index]` (`Locals::get_direct`).
 //! * `L3`  plus the owner window around the pop and around the push (`Local::enter`/`leave`).
-//! * `L4`  the magazine as the crate keeps it: a `#[repr(C)]` struct laid out like `Hot` inside
-//!   `CachePadded`, `set_len` and `ptr::read`/`write`, the object written into a `MaybeUninit`
-//!   (`Local::pop_fast_into`/`push_fast_from` as they were; the crate now moves objects word by
-//!   word through `words::read_into`/`move_to`, which `L5w` and `e-both` model).
+//! * `L4`  the magazine laid out as the crate's `Hot` inside `CachePadded`, with `set_len` and
+//!   `ptr::read`/`write`, the object written into a `MaybeUninit` (`Local::pop_fast_into` and
+//!   `push_fast_from` as they were before the crate moved objects word by word).
 //! * `L5`  plus the owner-only `hits`/`puts` counters (plain load and store).
 //! * `L6`  the crate: `take`/`put` on a `static Pool` with `reset(Vec::clear)`; `L6n` without
 //!   `reset` (the loop clears, inline).
@@ -24,40 +25,24 @@
 //!   (which moves the guard first); `L7n` without `reset`.
 //!
 //! `L0w` and `L5w` are `L0c` and `L5` with the pop reading the object's three words with three
-//! 8-byte loads instead of the 16- and 8-byte loads that the compiler emits for `ptr::read` (see
-//! `Elem`): the object is read back a few instructions after the previous return wrote it, and a
-//! load that spans two earlier stores cannot take its data from the store buffer. Variants ending
-//! in `-r` hand `black_box` the buffer's address instead of the `Vec`, so that the `Vec` need not
-//! live in a stack slot.
-//!
-//! Then one hypothesis at a time:
-//!
-//! * `a…`  (on `L5w`) 4 KiB aliasing: the hot struct at an address whose low 12 bits equal those
-//!   of the stack slot of the loop's `Vec` (which `black_box` makes the loop store and reload
-//!   every iteration), shifted by -32 (the magazine over the slot), +64, +128 and +2048 bytes.
-//! * `b…`  (on `L5w`) the hot line 128-byte aligned against 64-byte aligned only.
-//! * `c`   (on `L5`) a one-object private slot in front of the magazine, Go-style.
-//! * `d…`  (on `L5`, `dw…` on `L5w`) `reset` called through an `Option<fn(&mut T)>` from an
-//!   out-of-line `filter` (as the guard's return still does; `Pool::put` now inlines `filter`
-//!   and calls `reset` directly), or out of line with the clear inlined into the called function.
-//! * `e…`  (on `L5`) the push copying the object's bytes from the caller's slot, or both the push
-//!   and the pop moving it one word at a time.
-//!
-//! Then a stack sweep: `L0`, `L5`, `L5w`, `L6` and `L7` called below 0 to 4032 extra bytes of
-//! stack (steps of 64), which moves the loop's stack slots against every heap address the hit
-//! touches; the stack's start is randomised per process (16-byte steps within 8 KiB), so a
-//! placement that is slow here shows up as a process that is slow throughout.
+//! 8-byte loads instead of the 16- and 8-byte loads that the compiler emits for `ptr::read`, as
+//! the crate's `words::read_into` does: the object is read back a few instructions after the
+//! previous return wrote it, and a load that spans two earlier stores cannot take its data from
+//! the store buffer. The hypotheses this harness also tested (4 KiB aliasing, alignment of the
+//! hot line, a private slot, the `reset` call path, other word-by-word moves, a stack sweep),
+//! what they found and what the crate took from them are in `docs/PERFORMANCE.md`, "What a hit
+//! costs".
 //!
 //! The process pins itself to CPU 0 (Linux); variants are interleaved round-robin, the order
 //! rotated every round, and each line reports the median over the rounds.
 //!
 //! ```text
 //! cargo bench --bench hit_layers
-//! HIT_LAYERS_ITERS=20000000 HIT_LAYERS_SAMPLES=15 HIT_LAYERS_SWEEP=1 cargo bench --bench hit_layers
+//! HIT_LAYERS_ITERS=20000000 HIT_LAYERS_SAMPLES=15 cargo bench --bench hit_layers
 //! ```
 //!
-//! `HIT_LAYERS_SWEEP=0` skips the sweep, `HIT_LAYERS_SWEEP_ITERS` sets its iterations per sample
-//! (2,000,000); `HIT_LAYERS_CPU` picks the CPU to pin to. Without `--bench` (as
+//! `HIT_LAYERS_ITERS` sets the iterations per sample (20,000,000), `HIT_LAYERS_SAMPLES` the
+//! samples per variant (15), `HIT_LAYERS_CPU` the CPU to pin to. Without `--bench` (as
 //! `cargo test --benches` runs it) every variant runs a few thousand times, as a check that each
 //! one works.
 
@@ -79,9 +64,8 @@ const BATCH: usize = 32;
 /// Entries in the flat part of a table, as in `Locals`.
 const DIRECT: usize = 64;
 
-/// A loop over `n` iterations; returns the address of the stack slot that held the loop's `Vec`
-/// in the last iteration.
-type LoopFn = fn(u64) -> usize;
+/// A loop over `n` iterations.
+type LoopFn = fn(u64);
 
 #[cold]
 #[inline(never)]
@@ -95,32 +79,21 @@ fn drop_cold(v: Vec<u8>) {
     drop(v);
 }
 
-/// The work of every variant: 64 bytes into the buffer.
-///
-/// With `R` false (the variants without `-r`, as `examples/hot_path.rs` does it) `black_box`
-/// takes the `Vec` itself, which makes it live in a stack slot that the loop stores and reloads
-/// every iteration; the slot's address is returned. With `R` true it takes only the buffer's
-/// address (returned), so the `Vec` may stay in registers.
+/// The work of every variant: 64 bytes into the buffer, then `black_box` on the `Vec`.
 #[inline(always)]
-fn work<const R: bool>(v: &mut Vec<u8>, i: u64) -> usize {
+fn work(v: &mut Vec<u8>, i: u64) {
     v.extend_from_slice(&[i as u8; 64]);
-    if R {
-        black_box(v.as_mut_ptr()) as usize
-    } else {
-        black_box(v) as *mut Vec<u8> as usize
-    }
+    black_box(v);
 }
 
 /// The work alone, on one `Vec` kept by the loop: no pool.
 #[inline(never)]
-fn w<const R: bool>(n: u64) -> usize {
-    let mut at = 0;
+fn w(n: u64) {
     let mut v = fresh();
     for i in 0..n {
-        at = work::<R>(&mut v, i);
+        work(&mut v, i);
         v.clear();
     }
-    at
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -190,14 +163,12 @@ macro_rules! hit_loops {
     ($($(#[$doc:meta])* $name:ident(|$v:ident| $take:expr) { $($give:tt)* })*) => {$(
         $(#[$doc])*
         #[inline(never)]
-        fn $name<const R: bool>(n: u64) -> usize {
-            let mut at = 0;
+        fn $name(n: u64) {
             for i in 0..n {
                 let mut $v = $take;
-                at = work::<R>(&mut $v, i);
+                work(&mut $v, i);
                 $($give)*
             }
-            at
         }
     )*};
 }
@@ -241,8 +212,7 @@ fn index_or_huge() -> usize {
 }
 
 #[inline(never)]
-fn l1<const R: bool>(n: u64) -> usize {
-    let mut at = 0;
+fn l1(n: u64) {
     for i in 0..n {
         let v = if index_or_huge() < DIRECT {
             // SAFETY: as in `l0c`.
@@ -251,7 +221,7 @@ fn l1<const R: bool>(n: u64) -> usize {
             None
         };
         let mut v = v.unwrap_or_else(fresh);
-        at = work::<R>(&mut v, i);
+        work(&mut v, i);
         v.clear();
         if index_or_huge() < DIRECT {
             // SAFETY: as in `l0c`.
@@ -260,7 +230,6 @@ fn l1<const R: bool>(n: u64) -> usize {
             drop_cold(v);
         }
     }
-    at
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -323,13 +292,12 @@ struct Local2 {
 static E2: Engine<Local2> = Engine::new();
 
 #[inline(never)]
-fn l2<const R: bool>(n: u64) -> usize {
-    let mut at = 0;
+fn l2(n: u64) {
     for i in 0..n {
         // SAFETY: owner-only access to the thread's own cache, not re-entrant.
         let v = E2.local().and_then(|l| unsafe { &mut *l.mag.get() }.pop());
         let mut v = v.unwrap_or_else(fresh);
-        at = work::<R>(&mut v, i);
+        work(&mut v, i);
         v.clear();
         match E2.local() {
             // SAFETY: as above.
@@ -337,7 +305,6 @@ fn l2<const R: bool>(n: u64) -> usize {
             None => drop_cold(v),
         }
     }
-    at
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -402,11 +369,10 @@ impl Local3 {
 static E3: Engine<Local3> = Engine::new();
 
 #[inline(never)]
-fn l3<const R: bool>(n: u64) -> usize {
-    let mut at = 0;
+fn l3(n: u64) {
     for i in 0..n {
         let mut v = E3.local().and_then(Local3::pop).unwrap_or_else(fresh);
-        at = work::<R>(&mut v, i);
+        work(&mut v, i);
         v.clear();
         let back = match E3.local() {
             Some(l) => l.push(v),
@@ -416,11 +382,10 @@ fn l3<const R: bool>(n: u64) -> usize {
             drop_cold(v);
         }
     }
-    at
 }
 
 // ---------------------------------------------------------------------------------------------
-// L4, L5 and the layout variants: the crate's `Hot`.
+// L4, L5, L5w: the crate's `Hot`.
 
 #[repr(C)]
 struct State {
@@ -464,9 +429,13 @@ impl Hot {
         }
     }
 
-    /// `Local::pop_fast_into`; counts the hit if `COUNT`.
+    /// `Local::pop_fast_into`; counts the hit if `COUNT`, reads the object's words one by one
+    /// if `WORDS`.
     #[inline(always)]
-    fn pop_into<const COUNT: bool, const E: u8>(&self, out: &mut MaybeUninit<Vec<u8>>) -> bool {
+    fn pop_into<const COUNT: bool, const WORDS: bool>(
+        &self,
+        out: &mut MaybeUninit<Vec<u8>>,
+    ) -> bool {
         if !enter(&self.busy, &self.reclaim) {
             return false;
         }
@@ -480,11 +449,11 @@ impl Hot {
             unsafe {
                 s.mag.set_len(len - 1);
                 let src = s.mag.as_ptr().add(len - 1);
-                if E == Elem::WORDS || E == Elem::WORDS_BOTH {
-                    out.write(read_words(src));
+                out.write(if WORDS {
+                    read_words(src)
                 } else {
-                    out.write(ptr::read(src));
-                }
+                    ptr::read(src)
+                });
             }
             true
         };
@@ -497,7 +466,7 @@ impl Hot {
 
     /// `Local::push_fast_from`; counts the return if `COUNT`.
     #[inline(always)]
-    fn push_from<const COUNT: bool, const E: u8>(&self, slot: &mut ManuallyDrop<Vec<u8>>) -> bool {
+    fn push_from<const COUNT: bool>(&self, slot: &mut ManuallyDrop<Vec<u8>>) -> bool {
         let batch = self.batch;
         if !enter(&self.busy, &self.reclaim) {
             return false;
@@ -510,22 +479,7 @@ impl Hot {
         } else {
             // SAFETY: `len < batch <= capacity`; the caller gives `slot` up on `true`.
             unsafe {
-                let dst = s.mag.as_mut_ptr().add(len);
-                let src: *const Vec<u8> = &**slot;
-                if E == Elem::COPY {
-                    ptr::copy_nonoverlapping(
-                        src.cast::<u8>(),
-                        dst.cast::<u8>(),
-                        std::mem::size_of::<Vec<u8>>(),
-                    );
-                } else if E == Elem::WORDS_BOTH {
-                    let (p, q) = (src.cast::<u64>(), dst.cast::<u64>());
-                    for k in 0..3 {
-                        ptr::write_volatile(q.add(k), ptr::read(p.add(k)));
-                    }
-                } else {
-                    dst.write(ptr::read(src));
-                }
+                s.mag.as_mut_ptr().add(len).write(ptr::read(&**slot));
                 s.mag.set_len(len + 1);
             }
             true
@@ -538,107 +492,34 @@ impl Hot {
     }
 }
 
-/// How `Hot` moves an object in and out of its magazine.
-struct Elem;
-
-impl Elem {
-    /// `ptr::read` and `ptr::write`, as the crate does.
-    const READ: u8 = 0;
-    /// The pop reads the three words of the `Vec` one by one (volatile loads).
-    const WORDS: u8 = 1;
-    /// The push copies the `Vec`'s 24 bytes from the caller's slot (`copy_nonoverlapping`).
-    const COPY: u8 = 2;
-    /// Both one word at a time (volatile stores and loads).
-    const WORDS_BOTH: u8 = 3;
-}
-
 /// `sync::bump`: an owner-only counter, plain load and store.
 #[inline(always)]
 fn bump(c: &AtomicU64) {
     c.store(c.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
 }
 
-/// How a return resets the object in a `hot_loop!`.
-#[derive(Clone, Copy)]
-enum Reset {
-    /// `clear`, inline in the loop.
-    Inline,
-    /// Through `Cfg::reset` in an out-of-line `filter`, as a guard's return does.
-    FnPtr,
-    /// An out-of-line function that clears, inlined into it.
-    Call,
-}
-
-/// A pool's settings: `reset` as the crate keeps it. The atomic makes the static writable, so
-/// that the compiler cannot fold `reset` into a direct call (the crate's pools hold atomics too).
-struct Cfg {
-    reset: Option<fn(&mut Vec<u8>)>,
-    filtered: bool,
-    written: AtomicBool,
-}
-
-static CFG: Cfg = Cfg {
-    reset: Some(Vec::<u8>::clear as fn(&mut Vec<u8>)),
-    filtered: true,
-    written: AtomicBool::new(false),
-};
-
-/// `Pool::filter` for `Reset::FnPtr`.
-#[inline(never)]
-fn filter_fn_ptr(cfg: &Cfg, slot: &mut ManuallyDrop<Vec<u8>>) -> bool {
-    if let Some(reset) = &cfg.reset {
-        reset(slot);
-    }
-    true
-}
-
-/// `Reset::Call`.
-#[inline(never)]
-fn filter_call(slot: &mut ManuallyDrop<Vec<u8>>) -> bool {
-    slot.clear();
-    true
-}
-
-/// A loop over a `Hot` found through `$engine`.
+/// A loop over a `Hot` found through `$engine`: counted hits if `$count`, the pop word by word
+/// if `$words`.
 macro_rules! hot_loop {
-    ($name:ident, $engine:ident, $count:expr, $reset:expr) => {
-        hot_loop!($name, $engine, $count, $reset, Elem::READ);
-    };
-    ($name:ident, $engine:ident, $count:expr, $reset:expr, $elem:expr) => {
+    ($name:ident, $engine:ident, $count:expr, $words:expr) => {
         static $engine: Engine<Hot> = Engine::new();
 
         #[inline(never)]
-        fn $name<const R: bool>(n: u64) -> usize {
-            let mut at = 0;
+        fn $name(n: u64) {
             for i in 0..n {
                 let mut out = MaybeUninit::uninit();
                 let mut v = match $engine.local() {
                     // SAFETY: `pop_into` returned true, so it wrote `out`.
-                    Some(l) if l.pop_into::<{ $count }, { $elem }>(&mut out) => unsafe {
+                    Some(l) if l.pop_into::<{ $count }, { $words }>(&mut out) => unsafe {
                         out.assume_init()
                     },
                     _ => fresh(),
                 };
-                at = work::<R>(&mut v, i);
-                if let Reset::Inline = $reset {
-                    v.clear();
-                }
+                work(&mut v, i);
+                v.clear();
                 let mut slot = ManuallyDrop::new(v);
-                match $reset {
-                    Reset::Inline => {}
-                    Reset::FnPtr => {
-                        if CFG.filtered && !filter_fn_ptr(&CFG, &mut slot) {
-                            continue;
-                        }
-                    }
-                    Reset::Call => {
-                        if !filter_call(&mut slot) {
-                            continue;
-                        }
-                    }
-                }
                 let pushed = match $engine.local() {
-                    Some(l) => l.push_from::<{ $count }, { $elem }>(&mut slot),
+                    Some(l) => l.push_from::<{ $count }>(&mut slot),
                     None => false,
                 };
                 if !pushed {
@@ -646,165 +527,13 @@ macro_rules! hot_loop {
                     drop_cold(unsafe { ManuallyDrop::take(&mut slot) });
                 }
             }
-            at
         }
     };
 }
 
-hot_loop!(l4, E4, false, Reset::Inline);
-hot_loop!(l5, E5, true, Reset::Inline);
-hot_loop!(d_fn_ptr, ED_FN, true, Reset::FnPtr);
-hot_loop!(d_call, ED_CALL, true, Reset::Call);
-hot_loop!(dw_fn_ptr, EDW_FN, true, Reset::FnPtr, Elem::WORDS);
-hot_loop!(dw_call, EDW_CALL, true, Reset::Call, Elem::WORDS);
-// (a) and (b), on `L5w`: placed in `Arena` relative to the loop's stack slot, or at a 128-byte or
-// only a 64-byte boundary.
-hot_loop!(a_same, EA_SAME, true, Reset::Inline, Elem::WORDS);
-hot_loop!(a_mag, EA_MAG, true, Reset::Inline, Elem::WORDS);
-hot_loop!(a_64, EA_64, true, Reset::Inline, Elem::WORDS);
-hot_loop!(a_128, EA_128, true, Reset::Inline, Elem::WORDS);
-hot_loop!(a_2048, EA_2048, true, Reset::Inline, Elem::WORDS);
-hot_loop!(b_128, EB_128, true, Reset::Inline, Elem::WORDS);
-hot_loop!(b_64, EB_64, true, Reset::Inline, Elem::WORDS);
-// (e): how the object moves through the magazine slot that the last return wrote. `l5w` is
-// `L5` with the pop reading word by word.
-hot_loop!(l5w, E5W, true, Reset::Inline, Elem::WORDS);
-hot_loop!(e_copy, EE_COPY, true, Reset::Inline, Elem::COPY);
-hot_loop!(e_words_both, EE_BOTH, true, Reset::Inline, Elem::WORDS_BOTH);
-
-// ---------------------------------------------------------------------------------------------
-// (c): a Go-style private slot in front of the magazine.
-
-#[repr(C)]
-struct HotPrivate {
-    busy: AtomicBool,
-    reclaim: AtomicU8,
-    batch: usize,
-    hits: AtomicU64,
-    puts: AtomicU64,
-    private: UnsafeCell<Option<Vec<u8>>>,
-    state: UnsafeCell<State>,
-    spares: UnsafeCell<Vec<Vec<Vec<u8>>>>,
-    max_batches: usize,
-    cursor: UnsafeCell<usize>,
-    slow: Mutex<()>,
-    counters: [AtomicU64; 6],
-}
-
-impl HotPrivate {
-    fn new() -> Self {
-        let h = Hot::new();
-        HotPrivate {
-            busy: h.busy,
-            reclaim: h.reclaim,
-            batch: h.batch,
-            hits: h.hits,
-            puts: h.puts,
-            private: UnsafeCell::new(None),
-            state: h.state,
-            spares: h.spares,
-            max_batches: h.max_batches,
-            cursor: h.cursor,
-            slow: h.slow,
-            counters: h.counters,
-        }
-    }
-
-    #[inline(always)]
-    fn pop_into(&self, out: &mut MaybeUninit<Vec<u8>>) -> bool {
-        if !enter(&self.busy, &self.reclaim) {
-            return false;
-        }
-        // SAFETY: inside the owner's window.
-        let found = match unsafe { &mut *self.private.get() }.take() {
-            Some(v) => {
-                out.write(v);
-                true
-            }
-            None => {
-                // SAFETY: inside the owner's window.
-                let s = unsafe { &mut *self.state.get() };
-                let len = s.mag.len();
-                if len == 0 {
-                    false
-                } else {
-                    // SAFETY: as in `Hot::pop_into`.
-                    unsafe {
-                        s.mag.set_len(len - 1);
-                        out.write(ptr::read(s.mag.as_ptr().add(len - 1)));
-                    }
-                    true
-                }
-            }
-        };
-        leave(&self.busy);
-        if found {
-            bump(&self.hits);
-        }
-        found
-    }
-
-    #[inline(always)]
-    fn push_from(&self, slot: &mut ManuallyDrop<Vec<u8>>) -> bool {
-        let batch = self.batch;
-        if !enter(&self.busy, &self.reclaim) {
-            return false;
-        }
-        // SAFETY: inside the owner's window.
-        let private = unsafe { &mut *self.private.get() };
-        let pushed = if private.is_none() {
-            // SAFETY: the caller gives `slot` up on `true`.
-            *private = Some(unsafe { ptr::read(&**slot) });
-            true
-        } else {
-            // SAFETY: inside the owner's window.
-            let s = unsafe { &mut *self.state.get() };
-            let len = s.mag.len();
-            if len >= batch {
-                false
-            } else {
-                // SAFETY: as in `Hot::push_from`.
-                unsafe {
-                    s.mag.as_mut_ptr().add(len).write(ptr::read(&**slot));
-                    s.mag.set_len(len + 1);
-                }
-                true
-            }
-        };
-        leave(&self.busy);
-        if pushed {
-            bump(&self.puts);
-        }
-        pushed
-    }
-}
-
-static EC: Engine<HotPrivate> = Engine::new();
-
-#[inline(never)]
-fn c_private<const R: bool>(n: u64) -> usize {
-    let mut at = 0;
-    for i in 0..n {
-        let mut out = MaybeUninit::uninit();
-        let mut v = match EC.local() {
-            // SAFETY: `pop_into` returned true, so it wrote `out`.
-            Some(l) if l.pop_into(&mut out) => unsafe { out.assume_init() },
-            _ => fresh(),
-        };
-        at = work::<R>(&mut v, i);
-        v.clear();
-        let mut slot = ManuallyDrop::new(v);
-        let pushed = match EC.local() {
-            Some(l) => l.push_from(&mut slot),
-            None => false,
-        };
-        if !pushed {
-            // SAFETY: not pushed, so the object is still in `slot`, taken once.
-            drop_cold(unsafe { ManuallyDrop::take(&mut slot) });
-        }
-    }
-    at
-}
+hot_loop!(l4, E4, false, false);
+hot_loop!(l5, E5, true, false);
+hot_loop!(l5w, E5W, true, true);
 
 // ---------------------------------------------------------------------------------------------
 // L6, L7: the crate.
@@ -828,94 +557,36 @@ hit_loops! {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Placement of `Hot`s at chosen addresses.
-
-/// Page-aligned memory for the placed `Hot`s: two pages each, so that one placed anywhere in the
-/// first page fits.
-struct Arena {
-    base: *mut u8,
-    slots: usize,
-}
-
-impl Arena {
-    const SLOT: usize = 8192;
-
-    fn new(slots: usize) -> Self {
-        let layout = std::alloc::Layout::from_size_align(slots * Self::SLOT, 4096).unwrap();
-        // SAFETY: the layout has a non-zero size; the memory is leaked.
-        let base = unsafe { std::alloc::alloc(layout) };
-        assert!(!base.is_null());
-        Arena { base, slots }
-    }
-
-    /// Moves the `Hot` that `engine` points to (if any) to offset `at` (mod 4096) of slot `k`,
-    /// or places a new one there.
-    fn place(&self, engine: &Engine<Hot>, k: usize, at: usize) {
-        assert!(k < self.slots);
-        let at = at % 4096;
-        assert_eq!(at % std::mem::align_of::<Hot>(), 0);
-        // SAFETY: inside the allocation: `at + size_of::<Hot>() < 8192`.
-        let to = unsafe { self.base.add(k * Self::SLOT + at) }.cast::<Hot>();
-        let from = engine.local().map(|h| h as *const Hot as *mut Hot);
-        match from {
-            Some(from) if from == to => {}
-            // SAFETY: `from` holds a `Hot` that nothing else uses; after the move the table
-            // points to the new place only, and the old bytes are never read as a `Hot` again.
-            Some(from) => unsafe { ptr::copy(from, to, 1) },
-            // SAFETY: `to` is aligned, in the arena, and unused.
-            None => unsafe { to.write(Hot::new()) },
-        }
-        engine.install(to);
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// The stack sweep.
-
-type PadFn = fn(LoopFn, u64) -> usize;
-
-/// Calls `f` below `K` more bytes of stack.
-#[inline(never)]
-fn padded<const K: usize>(f: LoopFn, n: u64) -> usize {
-    let mut pad = MaybeUninit::<[u8; K]>::uninit();
-    black_box(&mut pad);
-    let at = f(n);
-    black_box(&mut pad);
-    at
-}
-
-macro_rules! pads {
-    ($($k:literal)*) => { [$(padded::<{ $k * 64 }> as PadFn),*] };
-}
-
-const PADS: [PadFn; 64] = pads!(
-    0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31
-    32 33 34 35 36 37 38 39 40 41 42 43 44 45 46 47 48 49 50 51 52 53 54 55 56 57 58 59 60 61 62 63
-);
-
-// ---------------------------------------------------------------------------------------------
 // The driver.
 
-struct Variant {
-    name: &'static str,
-    what: &'static str,
-    f: LoopFn,
-}
+/// Every variant, in the order of the table: its name, its loop, what it adds.
+#[rustfmt::skip]
+const VARIANTS: &[(&str, LoopFn, &str)] = &[
+    ("W", w, "the work alone, one Vec kept by the loop (no pool)"),
+    ("L0", l0, "thread_local RefCell<Vec<Vec<u8>>> (lazy)"),
+    ("L0a", l0a, "  same, const-initialised"),
+    ("L0b", l0b, "  const UnsafeCell (TLS destructor)"),
+    ("L0c", l0c, "  const UnsafeCell, no destructor"),
+    ("L0w", l0w, "  L0c, pop reads the Vec word by word"),
+    ("L1", l1, "L0c + thread index (const TLS Cell) on take and put"),
+    ("L2", l2, "+ pool table lookup (fast ptr, [AtomicPtr; 64])"),
+    ("L3", l3, "+ owner window (busy, fence, reclaim) x2"),
+    ("L4", l4, "+ Hot layout, set_len/ptr::read, MaybeUninit out"),
+    ("L5", l5, "+ owner-only hits/puts counters"),
+    ("L5w", l5w, "L5, pop reads the Vec word by word"),
+    ("L6", l6, "crate take/put, reset(Vec::clear)"),
+    ("L6n", l6n, "crate take/put, no reset, clear inline"),
+    ("L7", l7, "crate get + guard (scope end), reset(Vec::clear)"),
+    ("L7d", l7d, "crate get + drop(g), reset(Vec::clear)"),
+    ("L7n", l7n, "crate get + guard (scope end), no reset, clear inline"),
+];
 
-/// One timed call: (nanoseconds, the loop's stack slot).
+/// One timed call, in nanoseconds.
 #[inline(never)]
-fn timed(f: LoopFn, n: u64) -> (f64, usize) {
+fn timed(f: LoopFn, n: u64) -> f64 {
     let t = Instant::now();
-    let at = f(black_box(n));
-    (t.elapsed().as_nanos() as f64, black_box(at))
-}
-
-/// One timed call below `pad`.
-#[inline(never)]
-fn timed_padded(pad: PadFn, f: LoopFn, n: u64) -> (f64, usize) {
-    let t = Instant::now();
-    let at = pad(f, black_box(n));
-    (t.elapsed().as_nanos() as f64, black_box(at))
+    f(black_box(n));
+    t.elapsed().as_nanos() as f64
 }
 
 fn median(xs: &mut [f64]) -> f64 {
@@ -953,7 +624,6 @@ fn pin(_cpu: usize) -> bool {
 
 fn setup() {
     INDEX.with(|c| c.set(1));
-    CFG.written.store(true, Ordering::Relaxed);
     E2.install(leak_padded(Local2 {
         mag: UnsafeCell::new(Vec::with_capacity(BATCH)),
     }));
@@ -962,127 +632,9 @@ fn setup() {
         reclaim: AtomicU8::new(0),
         mag: UnsafeCell::new(Vec::with_capacity(BATCH)),
     }));
-    for e in [
-        &E4, &E5, &ED_FN, &ED_CALL, &EDW_FN, &EDW_CALL, &E5W, &EE_COPY, &EE_BOTH,
-    ] {
+    for e in [&E4, &E5, &E5W] {
         e.install(leak_padded(Hot::new()));
     }
-    EC.install(leak_padded(HotPrivate::new()));
-}
-
-/// Places the `Hot`s of the layout variants: (a) relative to the loop's stack slot `slot`, found
-/// by a first call through `timed` (the same call as the measurements, so the same stack depth);
-/// (b) at a 128- or a 64-byte boundary, 2 KiB away from the slot.
-fn place_layout_variants(arena: &Arena) {
-    let a: [(&Engine<Hot>, LoopFn, isize); 5] = [
-        (&EA_SAME, a_same::<false>, 0),
-        (&EA_MAG, a_mag::<false>, -32),
-        (&EA_64, a_64::<false>, 64),
-        (&EA_128, a_128::<false>, 128),
-        (&EA_2048, a_2048::<false>, 2048),
-    ];
-    for (k, &(engine, f, shift)) in a.iter().enumerate() {
-        arena.place(engine, k, 0);
-        let (_, slot) = timed(f, 1);
-        let at = (slot as isize + shift).rem_euclid(4096) as usize;
-        arena.place(engine, k, at);
-        let (_, again) = timed(f, 1);
-        assert_eq!(slot, again, "the loop's stack slot moved between calls");
-    }
-    let b: [(&Engine<Hot>, LoopFn, usize); 2] =
-        [(&EB_128, b_128::<false>, 0), (&EB_64, b_64::<false>, 64)];
-    for (k, &(engine, f, shift)) in b.iter().enumerate() {
-        let k = a.len() + k;
-        arena.place(engine, k, 0);
-        let (_, slot) = timed(f, 1);
-        let at = ((slot + 2048) % 4096) & !127;
-        arena.place(engine, k, at + shift);
-    }
-}
-
-/// Every variant, in the order of the table: its name, its loop, what it adds.
-#[rustfmt::skip]
-const VARIANTS: &[(&str, LoopFn, &str)] = &[
-    ("W", w::<false>, "the work alone, one Vec kept by the loop (no pool)"),
-    ("L0", l0::<false>, "thread_local RefCell<Vec<Vec<u8>>> (lazy)"),
-    ("L0a", l0a::<false>, "  same, const-initialised"),
-    ("L0b", l0b::<false>, "  const UnsafeCell (TLS destructor)"),
-    ("L0c", l0c::<false>, "  const UnsafeCell, no destructor"),
-    ("L0w", l0w::<false>, "  L0c, pop reads the Vec word by word"),
-    ("L1", l1::<false>, "L0c + thread index (const TLS Cell) on take and put"),
-    ("L2", l2::<false>, "+ pool table lookup (fast ptr, [AtomicPtr; 64])"),
-    ("L3", l3::<false>, "+ owner window (busy, fence, reclaim) x2"),
-    ("L4", l4::<false>, "+ Hot layout, set_len/ptr::read, MaybeUninit out"),
-    ("L5", l5::<false>, "+ owner-only hits/puts counters"),
-    ("L5w", l5w::<false>, "L5, pop reads the Vec word by word"),
-    ("L6", l6::<false>, "crate take/put, reset(Vec::clear)"),
-    ("L6n", l6n::<false>, "crate take/put, no reset, clear inline"),
-    ("L7", l7::<false>, "crate get + guard (scope end), reset(Vec::clear)"),
-    ("L7d", l7d::<false>, "crate get + drop(g), reset(Vec::clear)"),
-    ("L7n", l7n::<false>, "crate get + guard (scope end), no reset, clear inline"),
-    ("W-r", w::<true>, "W, black_box on the buffer only"),
-    ("L0-r", l0::<true>, "L0, black_box on the buffer only"),
-    ("L0c-r", l0c::<true>, "L0c, black_box on the buffer only"),
-    ("L5-r", l5::<true>, "L5, black_box on the buffer only"),
-    ("L6-r", l6::<true>, "L6, black_box on the buffer only"),
-    ("L7-r", l7::<true>, "L7, black_box on the buffer only"),
-    ("a0", a_same::<false>, "L5w, Hot low 12 bits == stack slot"),
-    ("a-32", a_mag::<false>, "L5w, Hot.mag over the stack slot (Hot = slot - 32)"),
-    ("a+64", a_64::<false>, "L5w, Hot = slot + 64 (mod 4 KiB)"),
-    ("a+128", a_128::<false>, "L5w, Hot = slot + 128"),
-    ("a+2048", a_2048::<false>, "L5w, Hot = slot + 2048"),
-    ("b128", b_128::<false>, "L5w, Hot 128-byte aligned"),
-    ("b64", b_64::<false>, "L5w, Hot 64-byte aligned, not 128"),
-    ("c", c_private::<false>, "L5 + private one-object slot before the magazine"),
-    ("d-fnptr", d_fn_ptr::<false>, "L5, reset via Option<fn> in out-of-line filter"),
-    ("d-call", d_call::<false>, "L5, reset in out-of-line fn, clear inlined"),
-    ("dw-fnptr", dw_fn_ptr::<false>, "L5w, reset via Option<fn> in out-of-line filter"),
-    ("dw-call", dw_call::<false>, "L5w, reset in out-of-line fn, clear inlined"),
-    ("e-copy", e_copy::<false>, "L5, push copies the Vec's 24 bytes from the slot"),
-    ("e-both", e_words_both::<false>, "L5, push and pop word by word"),
-];
-
-fn variants() -> Vec<Variant> {
-    VARIANTS
-        .iter()
-        .map(|&(name, f, what)| Variant { name, what, f })
-        .collect()
-}
-
-/// The low 12 bits of the buffer that each of the swept loops cycles, and of the synthetic
-/// loops' `Hot`s: what the stack slots could alias with.
-fn addresses() -> String {
-    let low = |p: usize| format!("{:#05x}", p & 0xfff);
-    let from_pool = |p: &Pool<Vec<u8>>| {
-        let v = p.take();
-        let at = v.as_ptr() as usize;
-        p.put(v);
-        low(at)
-    };
-    let from_hot = |e: &Engine<Hot>| match e.local() {
-        Some(h) => {
-            // SAFETY: owner-only access to the thread's own cache, outside any loop.
-            let top = unsafe { &*h.state.get() }
-                .mag
-                .last()
-                .map(|v| v.as_ptr() as usize);
-            format!(
-                "{} (Hot {})",
-                top.map_or("-".to_string(), low),
-                low(h as *const Hot as usize)
-            )
-        }
-        None => "-".to_string(),
-    };
-    let l0 = L0_FREE.with(|f| f.borrow().last().map(|v| v.as_ptr() as usize));
-    format!(
-        "buffers: L0 {}, L5 {}, L5w {}, L6 {}, L7 {}",
-        l0.map_or("-".to_string(), low),
-        from_hot(&E5),
-        from_hot(&E5W),
-        from_pool(&P6),
-        from_pool(&P7)
-    )
 }
 
 /// Hit counts of the crate's pools: every call but the first of each must be a hit.
@@ -1101,128 +653,48 @@ fn check_hits() {
 
 fn main() {
     let bench = std::env::args().any(|a| a == "--bench");
-    let (n, samples, sweep) = if bench {
-        (
-            env_u64("HIT_LAYERS_ITERS", 20_000_000),
-            env_u64("HIT_LAYERS_SAMPLES", 15) as usize,
-            env_u64("HIT_LAYERS_SWEEP", 1) != 0,
-        )
+    let (n, samples) = if bench {
+        let samples = env_u64("HIT_LAYERS_SAMPLES", 15) as usize;
+        (env_u64("HIT_LAYERS_ITERS", 20_000_000), samples)
     } else {
-        (10_000, 1, true)
+        (10_000, 1)
     };
     reuse_pool::set_cleanup_interval(None);
     let cpu = env_u64("HIT_LAYERS_CPU", 0) as usize;
     let pinned = pin(cpu);
     setup();
-    let arena = Arena::new(8);
-    place_layout_variants(&arena);
-    let vs = variants();
-    let base = vs.iter().position(|v| v.name == "L0").unwrap();
-    let l6_at = vs.iter().position(|v| v.name == "L6").unwrap();
+    let base = VARIANTS.iter().position(|v| v.0 == "L0").unwrap();
 
-    // Warm-up, and each variant's stack slot.
-    let slots: Vec<usize> = vs.iter().map(|v| timed(v.f, n.min(1_000_000)).1).collect();
-    let mut times: Vec<Vec<f64>> = vec![Vec::with_capacity(samples); vs.len()];
+    for v in VARIANTS {
+        timed(v.1, n.min(1_000_000)); // warm-up
+    }
+    let mut times: Vec<Vec<f64>> = vec![Vec::with_capacity(samples); VARIANTS.len()];
     for round in 0..samples {
-        for k in 0..vs.len() {
-            let j = (k + round) % vs.len();
-            let (ns, _) = timed(vs[j].f, n);
-            times[j].push(ns / n as f64);
+        for k in 0..VARIANTS.len() {
+            let j = (k + round) % VARIANTS.len();
+            times[j].push(timed(VARIANTS[j].1, n) / n as f64);
         }
     }
     check_hits();
 
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let load = load
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ");
     println!(
         "\n## hit_layers: {n} iterations x {samples} samples per variant, interleaved; \
-         pinned to CPU {cpu}: {pinned}; membarrier: {}; loadavg {}",
+         pinned to CPU {cpu}: {pinned}; membarrier: {}; loadavg {load}\n",
         reuse_pool::uses_asymmetric_fence(),
-        load.split_whitespace()
-            .take(3)
-            .collect::<Vec<_>>()
-            .join(" ")
     );
-    println!(
-        "low 12 bits: the loop's Vec on the stack (column `slot`) {:#05x} (L6); {}\n",
-        slots[l6_at] & 0xfff,
-        addresses()
-    );
-    println!("| variant | what | median ns | vs L0 | min | max | slot |");
-    println!("|---|---|---:|---:|---:|---:|---:|");
+    println!("| variant | what | median ns | vs L0 | min | max |");
+    println!("|---|---|---:|---:|---:|---:|");
     let medians: Vec<f64> = times.iter_mut().map(|t| median(t)).collect();
-    for (k, v) in vs.iter().enumerate() {
-        let t = &times[k];
-        println!(
-            "| {} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:#05x} |",
-            v.name,
-            v.what,
-            medians[k],
-            medians[k] / medians[base],
-            t.first().copied().unwrap_or(f64::NAN),
-            t.last().copied().unwrap_or(f64::NAN),
-            slots[k] & 0xfff
-        );
-    }
-
-    if sweep {
-        let m = if bench {
-            env_u64("HIT_LAYERS_SWEEP_ITERS", 2_000_000)
-        } else {
-            1_000
-        };
-        let rounds = if bench { 5 } else { 1 };
-        let fs: [(&str, LoopFn); 5] = [
-            ("L0", l0::<false>),
-            ("L5", l5::<false>),
-            ("L5w", l5w::<false>),
-            ("L6", l6::<false>),
-            ("L7", l7::<false>),
-        ];
-        let cells = PADS.len() * fs.len();
-        let mut t: Vec<Vec<f64>> = vec![Vec::with_capacity(rounds); cells];
-        let mut at = vec![0usize; cells];
-        for round in 0..rounds {
-            for k in 0..cells {
-                let j = (k * 7 + round) % cells; // a spread-out order, rotated every round
-                let (p, f) = (j / fs.len(), j % fs.len());
-                let (ns, slot) = timed_padded(PADS[p], fs[f].1, m);
-                t[j].push(ns / m as f64);
-                at[j] = slot;
-            }
-        }
-        check_hits();
-        println!("\n{}", addresses());
-        println!(
-            "\n### Stack sweep: median ns of {rounds} x {m} iterations, the loop called below \
-             `pad` more bytes of stack (slot: the loop's Vec, low 12 bits)\n"
-        );
-        print!("| pad |");
-        for (name, _) in fs {
-            print!(" slot {name} | {name} |");
-        }
-        println!();
-        println!("|---:|{}", "---:|---:|".repeat(fs.len()));
-        let mut cols: Vec<Vec<f64>> = vec![Vec::new(); fs.len()];
-        for p in 0..PADS.len() {
-            print!("| {} |", p * 64);
-            for (f, col) in cols.iter_mut().enumerate() {
-                let j = p * fs.len() + f;
-                let med = median(&mut t[j]);
-                col.push(med);
-                print!(" {:#05x} | {med:.2} |", at[j] & 0xfff);
-            }
-            println!();
-        }
-        for (f, (name, _)) in fs.iter().enumerate() {
-            let c = &mut cols[f];
-            c.sort_by(|a, b| a.partial_cmp(b).unwrap());
-            println!(
-                "{name}: min {:.2}, median {:.2}, max {:.2} ns over the {} stack placements",
-                c[0],
-                median(&mut c.clone()),
-                c[c.len() - 1],
-                c.len()
-            );
-        }
+    for (k, &(name, _, what)) in VARIANTS.iter().enumerate() {
+        let (t, m) = (&times[k], medians[k]);
+        let (min, max) = (t[0], t[t.len() - 1]);
+        let vs = m / medians[base];
+        println!("| {name} | {what} | {m:.2} | {vs:.2} | {min:.2} | {max:.2} |");
     }
 }
