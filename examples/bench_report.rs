@@ -7,7 +7,9 @@
 //!
 //! Reads criterion's `target/criterion/<group>/<impl>/<threads>/new/{benchmark,estimates}.json`
 //! (the median point estimate) and the bench's own `target/reuse-pool-bench/results.tsv`
-//! (creates and gets per benchmark, notes), `memory.tsv`, `live.tsv` and `run.tsv`.
+//! (creates and gets per benchmark, notes), `run.tsv`, and the files of the measurements that are
+//! not criterion benchmarks (`memory.tsv`, `live.tsv`), whose tables `workloads::SECTIONS`
+//! describes.
 //! `$CARGO_TARGET_DIR` is honoured. No dependencies: the few JSON fields needed are picked out by hand, so while the
 //! library does not build, `rustc --edition 2021 -O examples/bench_report.rs -o /tmp/bench_report
 //! && /tmp/bench_report` (run from the repository root) does the same.
@@ -23,7 +25,7 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use workloads::{Group, GROUPS, IMPLS};
+use workloads::{Cell, Group, Section, GROUPS, IMPLS, SECTIONS};
 
 const OURS: &str = "reuse-pool";
 
@@ -51,12 +53,12 @@ fn main() {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("target"));
     let bench_dir = target.join("reuse-pool-bench");
-    let run = read_tsv(&bench_dir.join("run.tsv"));
+    let tsv = |name: &str| Tsv::read(&bench_dir.join(format!("{name}.tsv")));
+    let run = tsv("run");
     // A run records its rounds; one that does not ran one round of each group.
     let rounds = run
-        .iter()
-        .find(|f| f.len() >= 2 && f[0] == "rounds")
-        .and_then(|f| f[1].parse().ok())
+        .get("rounds", "value")
+        .and_then(|v| v.parse().ok())
         .unwrap_or(1);
     let rows = read_results(&bench_dir.join("results.tsv"), rounds);
     if rows.is_empty() {
@@ -67,11 +69,10 @@ fn main() {
         std::process::exit(1);
     }
     let est = read_criterion(&target.join("criterion"));
-    let memory = read_tsv(&bench_dir.join("memory.tsv"));
-    let live = read_tsv(&bench_dir.join("live.tsv"));
+    let files: HashMap<&str, Tsv> = SECTIONS.iter().map(|s| (s.id, tsv(s.id))).collect();
 
     let t = Table { est: &est, rounds };
-    let md = markdown(&rows, &t, &memory, &live, &run);
+    let md = markdown(&rows, &t, &files, &run);
     let svg = svg(&rows, &t);
     fs::create_dir_all("docs").expect("create docs/");
     fs::write("docs/BENCHMARKS.md", md).expect("write docs/BENCHMARKS.md");
@@ -81,13 +82,40 @@ fn main() {
 
 // ---- input -----------------------------------------------------------------------------------
 
-fn read_tsv(path: &Path) -> Vec<Vec<String>> {
-    let text = fs::read_to_string(path).unwrap_or_default();
-    text.lines()
-        .skip(1)
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| l.split('\t').map(String::from).collect())
-        .collect()
+/// One of the bench's tab-separated files: the field names of its header line, and its rows.
+struct Tsv {
+    head: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Tsv {
+    /// The file at `path`; empty when there is none.
+    fn read(path: &Path) -> Tsv {
+        let text = fs::read_to_string(path).unwrap_or_default();
+        let split = |l: &str| l.split('\t').map(String::from).collect::<Vec<_>>();
+        let mut lines = text.lines();
+        Tsv {
+            head: lines.next().map(split).unwrap_or_default(),
+            rows: lines.filter(|l| !l.trim().is_empty()).map(split).collect(),
+        }
+    }
+    /// The rows that have every field of the header.
+    fn full(&self) -> impl Iterator<Item = &[String]> {
+        let n = self.head.len();
+        self.rows
+            .iter()
+            .map(Vec::as_slice)
+            .filter(move |r| r.len() >= n)
+    }
+    /// Field `name` of `row`.
+    fn field<'a>(&self, row: &'a [String], name: &str) -> Option<&'a str> {
+        let i = self.head.iter().position(|h| h == name)?;
+        row.get(i).map(String::as_str)
+    }
+    /// Field `name` of the first row whose first field is `key`.
+    fn get(&self, key: &str, name: &str) -> Option<&str> {
+        self.field(self.full().find(|r| r[0] == key)?, name)
+    }
 }
 
 /// The rows of `results.tsv`, one per benchmark with its rounds `1..=rounds` taken together
@@ -97,7 +125,7 @@ fn read_results(path: &Path, rounds: usize) -> Vec<Row> {
     let mut rows: Vec<Row> = Vec::new();
     // (creates, gets) summed over the rounds, per row; `None` once a round did not count.
     let mut counts: Vec<Option<(u64, u64)>> = Vec::new();
-    for f in read_tsv(path).into_iter().filter(|f| f.len() >= 7) {
+    for f in Tsv::read(path).rows.into_iter().filter(|f| f.len() >= 7) {
         let (id, round) = split_round(&f[0]);
         if round > rounds {
             continue;
@@ -396,13 +424,7 @@ fn is_alternative(g: &Group, name: &str) -> bool {
     !name.starts_with(OURS) && Some(name) != g.floor && name != "channel-only"
 }
 
-fn markdown(
-    rows: &[Row],
-    t: &Table<'_>,
-    memory: &[Vec<String>],
-    live: &[Vec<String>],
-    run: &[Vec<String>],
-) -> String {
+fn markdown(rows: &[Row], t: &Table<'_>, files: &HashMap<&str, Tsv>, run: &Tsv) -> String {
     let mut md = String::new();
     let _ = writeln!(md, "# Benchmarks\n");
     let _ = writeln!(
@@ -428,26 +450,20 @@ fn markdown(
     for (k, v) in machine() {
         let _ = writeln!(md, "| {k} | {v} |");
     }
-    let kv: HashMap<&str, &str> = run
-        .iter()
-        .filter(|f| f.len() >= 2)
-        .map(|f| (f[0].as_str(), f[1].as_str()))
-        .collect();
+    let kv = |key: &str| run.get(key, "value");
     let _ = writeln!(
         md,
         "| commit benchmarked | {} |",
-        kv.get("commit")
-            .copied()
-            .unwrap_or("not recorded by this run")
+        kv("commit").unwrap_or("not recorded by this run")
     );
-    if let Some(s) = kv.get("started").and_then(|s| s.parse().ok()) {
+    if let Some(s) = kv("started").and_then(|s| s.parse().ok()) {
         let _ = writeln!(md, "| last bench run | {} |", utc(s));
     }
-    if let Some(a) = kv.get("args") {
+    if let Some(a) = kv("args") {
         let _ = writeln!(md, "| its arguments | `{}` |", a);
     }
-    let cpu_clock = kv.get("clock") == Some(&"cpu");
-    if kv.contains_key("clock") {
+    let cpu_clock = kv("clock") == Some("cpu");
+    if kv("clock").is_some() {
         let _ = writeln!(
             md,
             "| clock | {} |",
@@ -459,7 +475,7 @@ fn markdown(
         );
     }
     for k in ["loadavg_start", "loadavg_end"] {
-        if let Some(l) = kv.get(k) {
+        if let Some(l) = kv(k) {
             let _ = writeln!(md, "| {} | {l} |", k.replace('_', " at "));
         }
     }
@@ -531,7 +547,7 @@ fn markdown(
             .collect::<Vec<_>>()
             .join(", ")
     );
-    for line in targets(t, rows, memory, live) {
+    for line in targets(t, rows, &files["memory"].rows, &files["live"].rows) {
         let _ = writeln!(md, "- {line}");
     }
     let _ = writeln!(md, "\n![ratios](benchmarks.svg)\n");
@@ -575,70 +591,58 @@ fn markdown(
         let _ = writeln!(md);
     }
 
-    if !memory.is_empty() {
-        let _ = writeln!(
-            md,
-            "## memory — RSS with 100 MiB of idle buffers, then after two cleanup cycles\n\n\
-             16 threads each get 100 buffers of 64 KiB at once (every byte written), return them \
-             and stay alive and idle; then `reuse_pool::cleanup()` runs twice. RSS from \
-             `/proc/self/statm`, as MiB above the RSS before the pool was created. \
-             \"+ malloc_trim\" also asks glibc to give its free memory back; the mimalloc and \
-             jemalloc rows keep freed pages for their own decay periods.\n"
-        );
-        let _ = writeln!(
-            md,
-            "| impl | start | idle (filled) | after cycle 1 | after cycle 2 | + malloc_trim | notes |\n\
-             |---|---:|---:|---:|---:|---:|---|"
-        );
-        for f in memory.iter().filter(|f| f.len() >= 8) {
-            let start: f64 = f[1].parse().unwrap_or(0.0);
-            let d = |s: &str| {
-                s.parse::<f64>()
-                    .map(|v| format!("{:+.1}", v - start))
-                    .unwrap_or_else(|_| "—".into())
-            };
-            let name = bold_ours(&f[0]);
-            let _ = writeln!(
-                md,
-                "| {name} | {} MiB | {} | {} | {} | {} | {} |",
-                f[1],
-                d(&f[2]),
-                d(&f[3]),
-                d(&f[4]),
-                d(&f[5]),
-                f[7]
-            );
-        }
-        let _ = writeln!(md);
-    }
-
-    if !live.is_empty() {
-        let _ = writeln!(
-            md,
-            "## live threads — the single-thread hit on each of {} threads\n\n\
-             That many threads registered with one pool (the floor: as many threads with their \
-             own lists); each in turn runs `get_put`'s loop alone while the others wait, \
-             unpinned, in one run of the suite (not one per round). A thread's figure is the \
-             median of its turns; the spread shows costs that depend on where a thread's state \
-             sits in memory, since the code is the same for all.\n",
-            live.first().map_or("64", |f| f[1].as_str())
-        );
-        let _ = writeln!(
-            md,
-            "| impl | threads | fastest | median | slowest | slowest / fastest |\n\
-             |---|---:|---:|---:|---:|---:|"
-        );
-        for f in live.iter().filter(|f| f.len() >= 6) {
-            let name = bold_ours(&f[0]);
-            let _ = writeln!(
-                md,
-                "| {name} | {} | {} ns | {} ns | {} ns | {} |",
-                f[1], f[2], f[3], f[4], f[5]
-            );
-        }
-        let _ = writeln!(md);
+    for sec in SECTIONS {
+        section(&mut md, sec, &files[sec.id]);
     }
     md
+}
+
+/// A [`Section`] of the report, if the run wrote its file.
+fn section(md: &mut String, sec: &Section, f: &Tsv) {
+    let Some(first) = f.rows.first() else {
+        return;
+    };
+    let mut title = sec.title.to_string();
+    for (name, v) in f.head.iter().zip(first) {
+        title = title.replace(&format!("{{{name}}}"), v);
+    }
+    let _ = writeln!(md, "## {title}\n\n{}\n", sec.about);
+    let line = |cells: Vec<String>| format!("| {} |", cells.join(" | "));
+    let _ = writeln!(
+        md,
+        "{}",
+        line(sec.columns.iter().map(|c| c.0.into()).collect())
+    );
+    let align = |c: &Cell| match c {
+        Cell::Impl(_) | Cell::Text(_) => "---",
+        Cell::Number(..) | Cell::Delta(..) => "---:",
+    };
+    let _ = writeln!(
+        md,
+        "|{}|",
+        sec.columns
+            .iter()
+            .map(|c| align(&c.1))
+            .collect::<Vec<_>>()
+            .join("|")
+    );
+    for row in f.full() {
+        let field = |name| f.field(row, name).unwrap_or_default();
+        let cell = |c: &Cell| match *c {
+            Cell::Impl(name) => bold_ours(field(name)),
+            Cell::Number(name, unit) => format!("{}{unit}", field(name)),
+            Cell::Delta(name, from) => field(name).parse::<f64>().map_or("—".into(), |v| {
+                format!("{:+.1}", v - field(from).parse().unwrap_or(0.0))
+            }),
+            Cell::Text(name) => field(name).to_string(),
+        };
+        let _ = writeln!(
+            md,
+            "{}",
+            line(sec.columns.iter().map(|c| cell(&c.1)).collect())
+        );
+    }
+    let _ = writeln!(md);
 }
 
 /// An implementation's name, in bold if it is this crate's.

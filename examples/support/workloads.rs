@@ -1,7 +1,7 @@
 //! What the benchmark suite measures, in words: `benches/pool.rs` names its workloads and
 //! alternatives after this table (and checks that each one it runs is here) and
-//! `examples/bench_report.rs` writes their descriptions from it; both include this file with
-//! `#[path]`.
+//! `examples/bench_report.rs` writes their descriptions, and the tables of the measurements that
+//! are not criterion benchmarks ([`SECTIONS`]), from it; both include this file with `#[path]`.
 
 /// A workload: its criterion group, what one "op" is, and what its ratios are measured against.
 pub struct Group {
@@ -77,6 +77,77 @@ pub const IMPLS: &[(&str, &str)] = &[
     ("alloc-system", "no pool: glibc malloc/free through `GlobalAlloc` for `System`"),
     ("alloc-mimalloc", "no pool: `GlobalAlloc` of `mimalloc::MiMalloc` called directly"),
     ("alloc-jemalloc", "no pool: `GlobalAlloc` of `tikv_jemallocator::Jemalloc` called directly"),
+];
+
+/// A table of the report taken from one of the bench's own result files rather than from
+/// criterion: `<id>.tsv` under `target/reuse-pool-bench/`, whose header line names its fields.
+pub struct Section {
+    /// The measurement, which names its file and its targets.
+    pub id: &'static str,
+    /// The heading; `{field}` stands for that field of the file's first row.
+    pub title: &'static str,
+    /// The paragraph under the heading.
+    pub about: &'static str,
+    /// The table's columns, one row per row of the file.
+    pub columns: &'static [(&'static str, Cell)],
+}
+
+/// How a [`Section`]'s column is written from a row's fields, named as in the file's header.
+pub enum Cell {
+    /// The implementation the field names, in bold if it is this crate's.
+    Impl(&'static str),
+    /// The field as written and then a unit, right-aligned.
+    Number(&'static str, &'static str),
+    /// The first field less the second, signed, to 0.1 (`—` when the first is not a number),
+    /// right-aligned.
+    Delta(&'static str, &'static str),
+    /// The field as written, left-aligned.
+    Text(&'static str),
+}
+
+/// The measurements of the suite that are not criterion benchmarks, in the report's order.
+pub const SECTIONS: &[Section] = &[
+    Section {
+        id: "memory",
+        title: "memory — RSS with 100 MiB of idle buffers, then after two cleanup cycles",
+        about: "16 threads each get 100 buffers of 64 KiB at once (every byte written), return \
+                them and stay alive and idle; then `reuse_pool::cleanup()` runs twice. RSS from \
+                `/proc/self/statm`, as MiB above the RSS before the pool was created. \
+                \"+ malloc_trim\" also asks glibc to give its free memory back; the mimalloc and \
+                jemalloc rows keep freed pages for their own decay periods.",
+        columns: &[
+            ("impl", Cell::Impl("impl")),
+            ("start", Cell::Number("start_mib", " MiB")),
+            ("idle (filled)", Cell::Delta("filled_mib", "start_mib")),
+            ("after cycle 1", Cell::Delta("cycle1_mib", "start_mib")),
+            ("after cycle 2", Cell::Delta("cycle2_mib", "start_mib")),
+            (
+                "+ malloc_trim",
+                Cell::Delta("cycle2_trimmed_mib", "start_mib"),
+            ),
+            ("notes", Cell::Text("note")),
+        ],
+    },
+    Section {
+        id: "live",
+        title: "live threads — the single-thread hit on each of {threads} threads",
+        about: "That many threads registered with one pool (the floor: as many threads with \
+                their own lists); each in turn runs `get_put`'s loop alone while the others \
+                wait, unpinned, in one run of the suite (not one per round). A thread's figure \
+                is the median of its turns; the spread shows costs that depend on where a \
+                thread's state sits in memory, since the code is the same for all.",
+        columns: &[
+            ("impl", Cell::Impl("impl")),
+            ("threads", Cell::Number("threads", "")),
+            ("fastest", Cell::Number("fastest_ns", " ns")),
+            ("median", Cell::Number("median_ns", " ns")),
+            ("slowest", Cell::Number("slowest_ns", " ns")),
+            (
+                "slowest / fastest",
+                Cell::Number("slowest_over_fastest", ""),
+            ),
+        ],
+    },
 ];
 
 /// The workload `id`.
