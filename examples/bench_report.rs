@@ -71,7 +71,11 @@ fn main() {
     let est = read_criterion(&target.join("criterion"));
     let files: HashMap<&str, Tsv> = SECTIONS.iter().map(|s| (s.id, tsv(s.id))).collect();
 
-    let t = Table { est: &est, rounds };
+    let t = Table {
+        est: &est,
+        rounds,
+        rows: &rows,
+    };
     let md = markdown(&rows, &t, &files, &run);
     let svg = svg(&rows, &t);
     fs::create_dir_all("docs").expect("create docs/");
@@ -115,6 +119,9 @@ impl Tsv {
     /// Field `name` of the first row whose first field is `key`.
     fn get(&self, key: &str, name: &str) -> Option<&str> {
         self.field(self.full().find(|r| r[0] == key)?, name)
+    }
+    fn num(&self, key: &str, name: &str) -> Option<f64> {
+        self.get(key, name)?.parse().ok()
     }
 }
 
@@ -341,6 +348,7 @@ fn fmt_cpg(c: Option<f64>) -> String {
 struct Table<'a> {
     est: &'a HashMap<(String, String, String), Est>,
     rounds: usize,
+    rows: &'a [Row],
 }
 
 /// The median of `v` (the mean of the middle two for an even count); `None` when empty.
@@ -394,6 +402,45 @@ impl Table<'_> {
     fn ratio(&self, g: &Group, r: &Row, to: Option<&str>) -> Option<f64> {
         median_of(self.ratios(g.id, &r.name, &r.threads, to?))
     }
+    /// The fastest benchmark at `th` threads in `g` among the names `keep` accepts, (name, ns):
+    /// over the rounds' medians (`round == None`) or in one round.
+    fn fastest(
+        &self,
+        g: &Group,
+        th: &str,
+        round: Option<usize>,
+        keep: &dyn Fn(&str) -> bool,
+    ) -> Option<(String, f64)> {
+        let rows = self
+            .rows
+            .iter()
+            .filter(|r| r.group == g.id && r.threads == th && keep(&r.name));
+        rows.filter_map(|r| {
+            let e = match round {
+                None => self.get(g.id, &r.name, th),
+                Some(k) => self.round(g.id, &r.name, th, k),
+            };
+            Some((r.name.clone(), e?.median))
+        })
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+    }
+    /// Per round: how many times faster `name` is than that round's fastest peer crate.
+    fn vs_peer(&self, g: &Group, name: &str, th: &str) -> Vec<f64> {
+        self.per_round(|k| {
+            let p = self.fastest(g, th, Some(k), &is_peer_crate)?;
+            Some(p.1 / self.round(g.id, name, th, k)?.median)
+        })
+    }
+    /// The verdict on the median of the per-round values `v`, and in how many rounds it held.
+    fn judge(&self, v: &[f64], ok: &dyn Fn(f64) -> bool) -> String {
+        let word = verdict(median_of(v.to_vec()).map(ok));
+        if self.rounds > 1 && !v.is_empty() {
+            let held = v.iter().filter(|x| ok(**x)).count();
+            format!("{word} (held in {held} of {} rounds)", v.len())
+        } else {
+            word.to_string()
+        }
+    }
 }
 
 /// The pool crates a user would pick instead, the "peer crates" of the targets.
@@ -413,6 +460,41 @@ const OURS_GUARD: &str = "reuse-pool-guard";
 /// What result files written before regex-automata's owner thread was measured call its
 /// other-threads path.
 const REGEX_BEFORE_OWNER: &str = "regex-automata";
+
+/// A goal from the issue, judged by [`targets`].
+enum Goal {
+    /// At most this many times the floor's time, for each API.
+    Floor(f64),
+    /// At least this many times faster than the fastest peer crate, for each API.
+    Peer(f64),
+    /// Faster than every peer crate, for each API.
+    Faster,
+    /// `create` calls at most this share of the gets, for `take`/`put`.
+    Creates(f64),
+    /// The RSS left after two cleanup cycles at most this many MiB above the start (`memory`).
+    Memory(f64),
+    /// The slowest of the live threads at most this many times the fastest, for each API (`live`).
+    Spread(f64),
+}
+
+/// A line of the targets (one per thread count): a workload, the thread counts it is judged at,
+/// and its goals with their words. With no thread counts, `group` names a [`Section`], judged
+/// from its file, and the goal's words open the line.
+struct Target {
+    group: &'static str,
+    threads: &'static [&'static str],
+    goals: &'static [(Goal, &'static str)],
+}
+
+#[rustfmt::skip]
+const TARGETS: &[Target] = &[
+    Target { group: "get_put", threads: &["1", "2"], goals: &[(Goal::Floor(1.3), "≤ 1.3× floor"), (Goal::Peer(1.0), "no slower than any peer crate")] },
+    Target { group: "overflow", threads: &["1", "2"], goals: &[(Goal::Floor(2.0), "≤ 2× floor"), (Goal::Peer(2.0), "≥ 2× faster than the fastest peer crate")] },
+    Target { group: "pipeline", threads: &["2"], goals: &[(Goal::Faster, "faster than every peer crate"), (Goal::Creates(0.01), "creates ≤ 1% (take/put)")] },
+    Target { group: "churn", threads: &["2"], goals: &[(Goal::Faster, "faster than every peer crate")] },
+    Target { group: "memory", threads: &[], goals: &[(Goal::Memory(10.0), "memory: within 10 MiB of the start after two cycles")] },
+    Target { group: "live", threads: &[], goals: &[(Goal::Spread(1.15), "64 live threads, slowest/fastest ≤ 1.15×")] },
+];
 
 fn is_peer_crate(name: &str) -> bool {
     PEER_CRATES.contains(&name) || name == REGEX_BEFORE_OWNER
@@ -547,7 +629,7 @@ fn markdown(rows: &[Row], t: &Table<'_>, files: &HashMap<&str, Tsv>, run: &Tsv) 
             .collect::<Vec<_>>()
             .join(", ")
     );
-    for line in targets(t, rows, &files["memory"].rows, &files["live"].rows) {
+    for line in targets(t, files) {
         let _ = writeln!(md, "- {line}");
     }
     let _ = writeln!(md, "\n![ratios](benchmarks.svg)\n");
@@ -654,181 +736,151 @@ fn bold_ours(name: &str) -> String {
     }
 }
 
-/// The goals from the issue, each as met / missed with the numbers behind it. The verdicts
-/// judge `take`/`put` and the guard separately, against the peer crates (`PEER_CRATES`); the
-/// fastest of all the other alternatives is given beside them.
-fn targets(
-    t: &Table<'_>,
-    rows: &[Row],
-    memory: &[Vec<String>],
-    live: &[Vec<String>],
-) -> Vec<String> {
+/// The goals from the issue ([`TARGETS`]), each as met / missed with the numbers behind it.
+/// The verdicts judge `take`/`put` and the guard separately, against the peer crates
+/// (`PEER_CRATES`); the fastest of all the other alternatives is given beside them.
+fn targets(t: &Table<'_>, files: &HashMap<&str, Tsv>) -> Vec<String> {
     let mut out = Vec::new();
-    let verdict = |ok: Option<bool>| match ok {
+    for tg in TARGETS {
+        let id = tg.group;
+        if tg.threads.is_empty() {
+            for (goal, words) in tg.goals {
+                out.push(format!("{words}: {}", section_target(goal, &files[id])));
+            }
+        }
+        for &th in tg.threads {
+            let line = workload_target(t, workloads::group(id), th, tg.goals);
+            match tg.threads.len() {
+                1 => out.push(format!("{id}: {line}")),
+                _ => out.push(format!("{id}, {th} thread(s): {line}")),
+            }
+        }
+    }
+    out
+}
+
+/// `take`/`put` and the guard, the APIs judged by the targets, with what the targets call them.
+const APIS: [(&str, &str); 2] = [("take/put", OURS), ("guard", OURS_GUARD)];
+
+fn verdict(ok: Option<bool>) -> &'static str {
+    match ok {
         Some(true) => "**met**",
         Some(false) => "**missed**",
         None => "not measured",
-    };
-    // The fastest row at `threads` in `g` among the names `keep` accepts, (name, ns): over the
-    // rounds' medians (`round == None`) or in one round.
-    let fastest = |g: &Group, threads: &str, round: Option<usize>, keep: &dyn Fn(&str) -> bool| {
-        rows.iter()
-            .filter(|r| r.group == g.id && r.threads == threads && keep(&r.name))
-            .filter_map(|r| {
-                let e = match round {
-                    None => t.get(g.id, &r.name, threads),
-                    Some(k) => t.round(g.id, &r.name, threads, k),
-                };
-                e.map(|e| (r.name.clone(), e.median))
-            })
-            .min_by(|a, b| a.1.total_cmp(&b.1))
-    };
-    let peer = |g: &Group, threads: &str| fastest(g, threads, None, &is_peer_crate);
-    let other = |g: &Group, threads: &str| {
-        fastest(g, threads, None, &|n: &str| {
-            is_alternative(g, n) && !is_peer_crate(n)
-        })
-    };
-    let named = |p: &Option<(String, f64)>| {
-        p.as_ref()
-            .map_or("—".into(), |p| format!("{} {}", p.0, fmt_ns(p.1)))
-    };
-    let ns = |o: Option<f64>| o.map_or("—".into(), fmt_ns);
-    let median =
-        |g: &Group, name: &str, threads: &str| t.get(g.id, name, threads).map(|e| e.median);
-    let floor = |g: &Group, threads: &str| t.get(g.id, g.floor?, threads).map(|e| e.median);
-    let cpg = |g: &Group, threads: &str| {
-        rows.iter()
-            .find(|r| r.group == g.id && r.name == OURS && r.threads == threads)
-            .and_then(|r| r.creates_per_get)
-    };
-    // Per round: how many times faster `name` is than that round's fastest peer crate.
-    let vs_peer = |g: &Group, name: &str, threads: &str| {
-        t.per_round(|k| {
-            let p = fastest(g, threads, Some(k), &is_peer_crate)?;
-            Some(p.1 / t.round(g.id, name, threads, k)?.median)
-        })
-    };
-    // Per round: `name`'s time over the floor's in that round.
-    let over_floor = |g: &Group, name: &str, threads: &str| {
-        g.floor
-            .map_or(Vec::new(), |floor| t.ratios(g.id, name, threads, floor))
-    };
-    // The verdict on the median of the per-round values, and in how many rounds it held.
-    let judge = |v: &[f64], ok: &dyn Fn(f64) -> bool| {
-        let word = verdict(median_of(v.to_vec()).map(ok));
-        if t.rounds > 1 && !v.is_empty() {
-            let held = v.iter().filter(|x| ok(**x)).count();
-            format!("{word} (held in {held} of {} rounds)", v.len())
-        } else {
-            word.to_string()
-        }
-    };
-    let apis = [("take/put", OURS), ("guard", OURS_GUARD)];
+    }
+}
 
-    // (group, most × floor, how much faster than the fastest peer crate, that target's words)
-    let floor_and_peer_targets = [
-        ("get_put", 1.3, 1.0, "no slower than any peer crate"),
-        (
-            "overflow",
-            2.0,
-            2.0,
-            "≥ 2× faster than the fastest peer crate",
-        ),
-    ];
-    for (id, max_floor, speedup, peer_target) in floor_and_peer_targets {
-        let g = workloads::group(id);
-        for th in ["1", "2"] {
-            let parts: Vec<String> = apis
+/// A workload's goals at `th` threads: those of each API, then those of the workload.
+fn workload_target(t: &Table<'_>, g: &Group, th: &str, goals: &[(Goal, &str)]) -> String {
+    let ns = |name: &str| {
+        t.get(g.id, name, th)
+            .map_or("—".into(), |e| fmt_ns(e.median))
+    };
+    let named = |keep: &dyn Fn(&str) -> bool| {
+        let f = t.fastest(g, th, None, keep);
+        f.map_or("—".into(), |(name, v)| format!("{name} {}", fmt_ns(v)))
+    };
+    let apis = APIS
+        .iter()
+        .filter(|a| a.1 == OURS || t.get(g.id, a.1, th).is_some());
+    let parts: Vec<String> = apis
+        .map(|&(api, name)| {
+            let judged: Vec<String> = goals
                 .iter()
-                .filter(|(_, name)| median(g, name, th).is_some() || *name == OURS)
-                .map(|(api, name)| {
-                    let (f, p) = (over_floor(g, name, th), vs_peer(g, name, th));
-                    format!(
-                        "{api} {} ({} floor) ≤ {max_floor}× floor: {}, {peer_target}: {} \
-                         (fastest peer crate ÷ {api}: {})",
-                        ns(median(g, name, th)),
-                        fmt_ratio(median_of(f.clone())),
-                        judge(&f, &|x| x <= max_floor),
-                        judge(&p, &|x| x >= speedup),
-                        fmt_ratio(median_of(p.clone())),
-                    )
+                .filter_map(|(goal, words)| {
+                    let (v, ok): (Vec<f64>, &dyn Fn(f64) -> bool) = match *goal {
+                        Goal::Floor(most) => {
+                            let v = g.floor.map_or(Vec::new(), |f| t.ratios(g.id, name, th, f));
+                            let r = fmt_ratio(median_of(v.clone()));
+                            return Some(format!(
+                                " ({r} floor) {words}: {}",
+                                t.judge(&v, &|x| x <= most)
+                            ));
+                        }
+                        Goal::Peer(times) => (t.vs_peer(g, name, th), &move |x| x >= times),
+                        Goal::Faster => (t.vs_peer(g, name, th), &|x| x > 1.0),
+                        _ => return None,
+                    };
+                    let r = fmt_ratio(median_of(v.clone()));
+                    Some(format!(
+                        " {words}: {} (fastest peer crate ÷ {api}: {r})",
+                        t.judge(&v, ok)
+                    ))
                 })
                 .collect();
-            out.push(format!(
-                "{id}, {th} thread(s): {}. Floor {}, fastest peer crate {}, fastest other alternative {}",
-                parts.join("; "),
-                ns(floor(g, th)),
-                named(&peer(g, th)),
-                named(&other(g, th)),
-            ));
-        }
-    }
-    for (id, extra) in [("pipeline", true), ("churn", false)] {
-        let g = workloads::group(id);
-        let parts: Vec<String> = apis
-            .iter()
-            .filter(|(_, name)| median(g, name, "2").is_some() || *name == OURS)
-            .map(|(api, name)| {
-                let p = vs_peer(g, name, "2");
-                format!(
-                    "{api} {} faster than every peer crate: {} (fastest peer crate ÷ {api}: {})",
-                    ns(median(g, name, "2")),
-                    judge(&p, &|x| x > 1.0),
-                    fmt_ratio(median_of(p.clone())),
-                )
-            })
-            .collect();
-        let mut line = format!(
-            "{id}: {}. Fastest peer crate {}, fastest other alternative {}",
-            parts.join("; "),
-            named(&peer(g, "2")),
-            named(&other(g, "2")),
-        );
-        if extra {
-            let c = cpg(g, "2");
-            line.push_str(&format!(
-                "; creates ≤ 1% (take/put): {} ({})",
-                verdict(c.map(|c| c <= 0.01)),
-                c.map_or("—".into(), |c| format!("{:.4}% of gets", c * 100.0)),
-            ));
-        }
-        out.push(line);
-    }
-    let mem = memory.iter().find(|f| f.len() >= 8 && f[0] == OURS);
-    let delta = mem.and_then(|f| Some(f[4].parse::<f64>().ok()? - f[1].parse::<f64>().ok()?));
-    let trimmed = mem.and_then(|f| Some(f[5].parse::<f64>().ok()? - f[1].parse::<f64>().ok()?));
-    out.push(format!(
-        "memory: within 10 MiB of the start after two cycles: {} ({}; after malloc_trim {})",
-        verdict(delta.map(|d| d <= 10.0)),
-        delta.map_or("—".into(), |d| format!("{d:+.1} MiB")),
-        trimmed.map_or("—".into(), |d| format!("{d:+.1} MiB")),
-    ));
-    let spread = |name: &str| {
-        live.iter()
-            .find(|f| f.len() >= 6 && f[0] == name)
-            .and_then(|f| Some((f[2].parse::<f64>().ok()?, f[4].parse::<f64>().ok()?)))
-    };
-    let parts: Vec<String> = [OURS, "reuse-pool-guard"]
-        .iter()
-        .map(|&name| match spread(name) {
-            Some((fast, slow)) => format!(
-                "{name} {} ({:.2}×: {fast:.2}–{slow:.2} ns)",
-                verdict(Some(slow / fast <= 1.15)),
-                slow / fast
-            ),
-            None => format!("{name} {}", verdict(None)),
+            format!("{api} {}{}", ns(name), judged.join(","))
         })
         .collect();
-    out.push(format!(
-        "64 live threads, slowest/fastest ≤ 1.15×: {}; the floor {}",
+    let floor = if goals.iter().any(|g| matches!(g.0, Goal::Floor(_))) {
+        format!("Floor {}, fastest", g.floor.map_or("—".into(), ns))
+    } else {
+        "Fastest".into()
+    };
+    let mut line = format!(
+        "{}. {floor} peer crate {}, fastest other alternative {}",
         parts.join("; "),
-        spread("tls-floor").map_or("not measured".into(), |(fast, slow)| format!(
-            "{:.2}× ({fast:.2}–{slow:.2} ns)",
-            slow / fast
-        )),
-    ));
-    out
+        named(&is_peer_crate),
+        named(&|n| is_alternative(g, n) && !is_peer_crate(n)),
+    );
+    for (goal, words) in goals {
+        if let Goal::Creates(most) = *goal {
+            let c = t
+                .rows
+                .iter()
+                .find(|r| r.group == g.id && r.name == OURS && r.threads == th);
+            let c = c.and_then(|r| r.creates_per_get);
+            let share = c.map_or("—".into(), |c| format!("{:.4}% of gets", c * 100.0));
+            let _ = write!(
+                line,
+                "; {words}: {} ({share})",
+                verdict(c.map(|c| c <= most))
+            );
+        }
+    }
+    line
+}
+
+/// A goal of a [`Section`]'s measurement, judged from its file.
+fn section_target(goal: &Goal, f: &Tsv) -> String {
+    let mib = |d: Option<f64>| d.map_or("—".into(), |d| format!("{d:+.1} MiB"));
+    // (fastest, slowest) of the live threads of `name`, and their ratio and range in words.
+    let spread = |name: &str| Some((f.num(name, "fastest_ns")?, f.num(name, "slowest_ns")?));
+    let words = |(fast, slow): (f64, f64)| {
+        (
+            format!("{:.2}×", slow / fast),
+            format!("{fast:.2}–{slow:.2} ns"),
+        )
+    };
+    match *goal {
+        Goal::Memory(most) => {
+            let above = |field| Some(f.num(OURS, field)? - f.num(OURS, "start_mib")?);
+            let d = above("cycle2_mib");
+            let trimmed = mib(above("cycle2_trimmed_mib"));
+            format!(
+                "{} ({}; after malloc_trim {trimmed})",
+                verdict(d.map(|d| d <= most)),
+                mib(d)
+            )
+        }
+        Goal::Spread(most) => {
+            let parts: Vec<String> = APIS
+                .iter()
+                .map(|&(_, name)| match spread(name) {
+                    Some(s) => {
+                        let ((ratio, range), ok) = (words(s), s.1 / s.0 <= most);
+                        format!("{name} {} ({ratio}: {range})", verdict(Some(ok)))
+                    }
+                    None => format!("{name} {}", verdict(None)),
+                })
+                .collect();
+            let floor = spread("tls-floor").map(words);
+            let floor = floor.map_or("not measured".into(), |(ratio, range)| {
+                format!("{ratio} ({range})")
+            });
+            format!("{}; the floor {floor}", parts.join("; "))
+        }
+        _ => unreachable!("a workload's goal in a section's target"),
+    }
 }
 
 // ---- svg -------------------------------------------------------------------------------------
