@@ -8,11 +8,15 @@
 //! Reads criterion's `target/criterion/<group>/<impl>/<threads>/new/{benchmark,estimates}.json`
 //! (the median point estimate) and the bench's own `target/reuse-pool-bench/results.tsv`
 //! (creates and gets per benchmark, notes), `run.tsv`, and the files of the measurements that are
-//! not criterion benchmarks (`memory.tsv`, `live.tsv`), whose tables `workloads::SECTIONS`
-//! describes.
-//! `$CARGO_TARGET_DIR` is honoured. No dependencies: the few JSON fields needed are picked out by hand, so while the
-//! library does not build, `rustc --edition 2021 -O examples/bench_report.rs -o /tmp/bench_report
-//! && /tmp/bench_report` (run from the repository root) does the same.
+//! not criterion benchmarks (`memory.tsv`, `live.tsv`). `$CARGO_TARGET_DIR` is honoured.
+//!
+//! What is written comes from tables, not from code per workload: the workloads, alternatives
+//! and the sections of the other measurements from `support/workloads.rs` (`GROUPS`, `IMPLS`,
+//! `SECTIONS`), the goals from [`TARGETS`] here.
+//!
+//! No dependencies: the few JSON fields needed are picked out by hand, so while the library does
+//! not build, `rustc --edition 2021 -O examples/bench_report.rs -o /tmp/bench_report &&
+//! /tmp/bench_report` (run from the repository root) does the same.
 
 #[path = "support/rounds.rs"]
 mod rounds;
@@ -28,6 +32,72 @@ use std::process::Command;
 use workloads::{Cell, Group, Section, GROUPS, IMPLS, SECTIONS};
 
 const OURS: &str = "reuse-pool";
+
+/// Our guard API, reported beside `take`/`put` in the targets.
+const OURS_GUARD: &str = "reuse-pool-guard";
+
+/// `take`/`put` and the guard, the APIs the targets judge, with what the targets call them.
+const APIS: [(&str, &str); 2] = [("take/put", OURS), ("guard", OURS_GUARD)];
+
+/// The pool crates a user would pick instead, the "peer crates" of the targets.
+const PEER_CRATES: &[&str] = &[
+    "object-pool",
+    "lockfree-linear",
+    "lockfree-spinlock",
+    "opool",
+    "sharded-slab",
+    "regex-automata (owner thread)",
+    "regex-automata (other threads)",
+];
+
+/// What result files written before regex-automata's owner thread was measured call its
+/// other-threads path.
+const REGEX_BEFORE_OWNER: &str = "regex-automata";
+
+fn is_peer_crate(name: &str) -> bool {
+    PEER_CRATES.contains(&name) || name == REGEX_BEFORE_OWNER
+}
+
+/// Every alternative that is not this crate, the floor or the pipeline's channel baseline:
+/// the peer crates, plain allocation, `Mutex<Vec>`, `ArrayQueue`, the `ThreadLocal` list.
+fn is_alternative(g: &Group, name: &str) -> bool {
+    !name.starts_with(OURS) && Some(name) != g.floor && name != "channel-only"
+}
+
+/// A goal from the issue, judged by [`Report::targets`].
+enum Goal {
+    /// At most this many times the floor's time, for each API.
+    Floor(f64),
+    /// At least this many times faster than the fastest peer crate, for each API.
+    Peer(f64),
+    /// Faster than every peer crate, for each API.
+    Faster,
+    /// `create` calls at most this share of the gets, for `take`/`put`.
+    Creates(f64),
+    /// The RSS left after two cleanup cycles at most this many MiB above the start (`memory`).
+    Memory(f64),
+    /// The slowest of the live threads at most this many times the fastest, for each API (`live`).
+    Spread(f64),
+}
+
+/// A line of the targets (one per thread count): a workload, the thread counts it is judged at,
+/// and its goals with their words. With no thread counts, `group` names a [`Section`], judged
+/// from its file, and the goal's words open the line.
+struct Target {
+    group: &'static str,
+    threads: &'static [&'static str],
+    goals: &'static [(Goal, &'static str)],
+}
+
+#[rustfmt::skip]
+const TARGETS: &[Target] = &[
+    Target { group: "get_put", threads: &["1", "2"], goals: &[(Goal::Floor(1.3), "≤ 1.3× floor"), (Goal::Peer(1.0), "no slower than any peer crate")] },
+    Target { group: "overflow", threads: &["1", "2"], goals: &[(Goal::Floor(2.0), "≤ 2× floor"), (Goal::Peer(2.0), "≥ 2× faster than the fastest peer crate")] },
+    Target { group: "pipeline", threads: &["2"], goals: &[(Goal::Faster, "faster than every peer crate"), (Goal::Creates(0.01), "creates ≤ 1% (take/put)")] },
+    Target { group: "churn", threads: &["2"], goals: &[(Goal::Faster, "faster than every peer crate")] },
+    Target { group: "memory", threads: &[], goals: &[(Goal::Memory(10.0), "memory: within 10 MiB of the start after two cycles")] },
+    Target { group: "live", threads: &[], goals: &[(Goal::Spread(1.15), "64 live threads, slowest/fastest ≤ 1.15×")] },
+];
 
 /// One benchmark of the suite, its rounds taken together.
 struct Row {
@@ -60,27 +130,25 @@ fn main() {
         .get("rounds", "value")
         .and_then(|v| v.parse().ok())
         .unwrap_or(1);
-    let rows = read_results(&bench_dir.join("results.tsv"), rounds);
+    let rows = read_results(&tsv("results"), rounds);
     if rows.is_empty() {
+        let path = bench_dir.join("results.tsv");
         eprintln!(
             "no {}: run `cargo bench --bench pool` first",
-            bench_dir.join("results.tsv").display()
+            path.display()
         );
         std::process::exit(1);
     }
-    let est = read_criterion(&target.join("criterion"));
-    let files: HashMap<&str, Tsv> = SECTIONS.iter().map(|s| (s.id, tsv(s.id))).collect();
-
-    let t = Table {
-        est: &est,
+    let r = Report {
+        est: read_criterion(&target.join("criterion")),
         rounds,
-        rows: &rows,
+        rows,
+        run,
+        files: SECTIONS.iter().map(|s| (s.id, tsv(s.id))).collect(),
     };
-    let md = markdown(&rows, &t, &files, &run);
-    let svg = svg(&rows, &t);
     fs::create_dir_all("docs").expect("create docs/");
-    fs::write("docs/BENCHMARKS.md", md).expect("write docs/BENCHMARKS.md");
-    fs::write("docs/benchmarks.svg", svg).expect("write docs/benchmarks.svg");
+    fs::write("docs/BENCHMARKS.md", r.markdown()).expect("write docs/BENCHMARKS.md");
+    fs::write("docs/benchmarks.svg", r.svg()).expect("write docs/benchmarks.svg");
     eprintln!("wrote docs/BENCHMARKS.md and docs/benchmarks.svg");
 }
 
@@ -128,11 +196,11 @@ impl Tsv {
 /// The rows of `results.tsv`, one per benchmark with its rounds `1..=rounds` taken together
 /// (rows of later rounds left there by an earlier run with more rounds are skipped), in the order
 /// in which round 1 wrote them.
-fn read_results(path: &Path, rounds: usize) -> Vec<Row> {
+fn read_results(results: &Tsv, rounds: usize) -> Vec<Row> {
     let mut rows: Vec<Row> = Vec::new();
     // (creates, gets) summed over the rounds, per row; `None` once a round did not count.
     let mut counts: Vec<Option<(u64, u64)>> = Vec::new();
-    for f in Tsv::read(path).rows.into_iter().filter(|f| f.len() >= 7) {
+    for f in results.rows.iter().filter(|f| f.len() >= 7) {
         let (id, round) = split_round(&f[0]);
         if round > rounds {
             continue;
@@ -244,47 +312,57 @@ fn median(estimates: &str) -> Option<Est> {
 
 // ---- machine ---------------------------------------------------------------------------------
 
-fn machine() -> Vec<(String, String)> {
-    let cpuinfo = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpuinfo
-        .lines()
-        .find(|l| l.starts_with("model name"))
-        .and_then(|l| l.split(':').nth(1))
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|| "unknown".into());
-    let nproc = std::thread::available_parallelism()
-        .map(|n| n.get().to_string())
-        .unwrap_or_else(|_| "?".into());
-    let kernel = fs::read_to_string("/proc/sys/kernel/osrelease")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|_| std::env::consts::OS.into());
-    let mem = fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| {
-            m.lines()
-                .find(|l| l.starts_with("MemTotal"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|k| k.parse::<u64>().ok())
-        })
-        .map(|kib| format!("{:.1} GiB", kib as f64 / (1024.0 * 1024.0)))
-        .unwrap_or_else(|| "?".into());
-    let cmd = |c: &str, args: &[&str]| {
-        Command::new(c)
-            .args(args)
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-            .unwrap_or_else(|| "?".into())
+/// The rows of the "Machine and command" table: this machine, then what `run.tsv` recorded.
+fn machine(run: &Tsv) -> Vec<(&'static str, String)> {
+    let read = |path: &str| fs::read_to_string(path).unwrap_or_default();
+    // The line of a /proc file that starts with `key`.
+    let line = |path: &str, key: &str| {
+        let text = read(path);
+        text.lines().find(|l| l.starts_with(key)).map(String::from)
     };
-    vec![
-        ("CPU".into(), model),
-        ("nproc".into(), nproc),
-        ("memory".into(), mem),
-        ("kernel".into(), kernel),
-        ("rustc".into(), cmd("rustc", &["-V"])),
-    ]
+    let model = line("/proc/cpuinfo", "model name")
+        .and_then(|l| Some(l.split(':').nth(1)?.trim().to_string()));
+    let mem = line("/proc/meminfo", "MemTotal")
+        .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map(|kib| format!("{:.1} GiB", kib as f64 / (1024.0 * 1024.0)));
+    let nproc = std::thread::available_parallelism().map_or("?".into(), |n| n.to_string());
+    let kernel = fs::read_to_string("/proc/sys/kernel/osrelease");
+    let kernel = kernel.map_or(std::env::consts::OS.into(), |k| k.trim().to_string());
+    let rustc = Command::new("rustc").arg("-V").output().ok();
+    let rustc = rustc.filter(|o| o.status.success()).map(|o| o.stdout);
+    let rustc = rustc.map_or("?".into(), |o| {
+        String::from_utf8_lossy(&o).trim().to_string()
+    });
+    let (model, mem) = (model.unwrap_or("unknown".into()), mem.unwrap_or("?".into()));
+    let mut rows = vec![("CPU", model), ("nproc", nproc), ("memory", mem)];
+    rows.extend([("kernel", kernel), ("rustc", rustc)]);
+    let kv = |key: &str| run.get(key, "value");
+    let commit = kv("commit").unwrap_or("not recorded by this run");
+    rows.push(("commit benchmarked", commit.into()));
+    if let Some(s) = kv("started").and_then(|s| s.parse().ok()) {
+        rows.push(("last bench run", utc(s)));
+    }
+    if let Some(a) = kv("args") {
+        rows.push(("its arguments", format!("`{a}`")));
+    }
+    if let Some(c) = kv("clock") {
+        rows.push(("clock", if c == "cpu" { CPU_CLOCK } else { "wall" }.into()));
+    }
+    let loads = [
+        ("loadavg_start", "loadavg at start"),
+        ("loadavg_end", "loadavg at end"),
+    ];
+    for (k, words) in loads {
+        if let Some(l) = kv(k) {
+            rows.push((words, l.into()));
+        }
+    }
+    rows
 }
+
+/// The clock row of a run with `REUSE_POOL_BENCH_CLOCK=cpu`.
+const CPU_CLOCK: &str =
+    "`REUSE_POOL_BENCH_CLOCK=cpu`: per-thread CPU time (pipeline and churn: wall)";
 
 /// `YYYY-MM-DD HH:MM UTC` for Unix seconds (Howard Hinnant's civil-from-days).
 fn utc(secs: u64) -> String {
@@ -304,6 +382,93 @@ fn utc(secs: u64) -> String {
         rem / 3600,
         (rem % 3600) / 60
     )
+}
+
+// ---- the run, read through its rounds --------------------------------------------------------
+
+/// The run's results: criterion's estimates read through the rounds, and the bench's own files.
+///
+/// A benchmark's figure is the median over the rounds of criterion's median in each round; a
+/// ratio between two benchmarks is the median over the rounds of their ratio within the round,
+/// so that a slow spell of the machine, which lands in one round, moves both sides of that
+/// round's ratio and not the result.
+struct Report {
+    est: HashMap<(String, String, String), Est>,
+    rounds: usize,
+    rows: Vec<Row>,
+    run: Tsv,
+    /// The file of each [`Section`], by its id.
+    files: HashMap<&'static str, Tsv>,
+}
+
+/// The median of `v` (the mean of the middle two for an even count); `None` when empty.
+fn median_of(mut v: Vec<f64>) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    Some(if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    })
+}
+
+impl Report {
+    /// Criterion's estimate for round `round` (from 1) of a benchmark.
+    fn round(&self, group: &str, name: &str, threads: &str, round: usize) -> Option<Est> {
+        let key = (round_group(group, round), name.into(), threads.into());
+        self.est.get(&key).copied()
+    }
+    /// `f` of every round, for the rounds where it has a value.
+    fn per_round(&self, f: impl Fn(usize) -> Option<f64>) -> Vec<f64> {
+        (1..=self.rounds).filter_map(f).collect()
+    }
+    /// The median over the rounds, with the lowest and highest round (criterion's 95% interval
+    /// when the run had one round).
+    fn get(&self, group: &str, name: &str, threads: &str) -> Option<Est> {
+        if self.rounds == 1 {
+            return self.round(group, name, threads, 1);
+        }
+        let v = self.per_round(|r| Some(self.round(group, name, threads, r)?.median));
+        Some(Est {
+            median: median_of(v.clone())?,
+            lo: v.iter().copied().fold(f64::INFINITY, f64::min),
+            hi: v.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        })
+    }
+    /// `name`'s time divided by `to`'s within each round, for the rounds that have both.
+    fn ratios(&self, group: &str, name: &str, threads: &str, to: &str) -> Vec<f64> {
+        self.per_round(|r| {
+            let to = self.round(group, to, threads, r)?.median;
+            Some(self.round(group, name, threads, r)?.median / to)
+        })
+    }
+    /// The median over the rounds of `name`'s time divided by `to`'s in the same round.
+    fn ratio(&self, g: &Group, r: &Row, to: Option<&str>) -> Option<f64> {
+        median_of(self.ratios(g.id, &r.name, &r.threads, to?))
+    }
+    /// The fastest benchmark at `th` threads in `g` among the names `keep` accepts, (name, ns):
+    /// over the rounds' medians (`round == None`) or in one round.
+    fn fastest(
+        &self,
+        g: &Group,
+        th: &str,
+        round: Option<usize>,
+        keep: &dyn Fn(&str) -> bool,
+    ) -> Option<(String, f64)> {
+        let rows = self.rows.iter();
+        rows.filter(|r| r.group == g.id && r.threads == th && keep(&r.name))
+            .filter_map(|r| {
+                let e = match round {
+                    None => self.get(g.id, &r.name, th),
+                    Some(k) => self.round(g.id, &r.name, th, k),
+                };
+                Some((r.name.clone(), e?.median))
+            })
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+    }
 }
 
 // ---- markdown --------------------------------------------------------------------------------
@@ -339,344 +504,165 @@ fn fmt_cpg(c: Option<f64>) -> String {
     }
 }
 
-/// Criterion's estimates, read through the rounds of the run.
-///
-/// A benchmark's figure is the median over the rounds of criterion's median in each round; a
-/// ratio between two benchmarks is the median over the rounds of their ratio within the round,
-/// so that a slow spell of the machine, which lands in one round, moves both sides of that
-/// round's ratio and not the result.
-struct Table<'a> {
-    est: &'a HashMap<(String, String, String), Est>,
-    rounds: usize,
-    rows: &'a [Row],
-}
-
-/// The median of `v` (the mean of the middle two for an even count); `None` when empty.
-fn median_of(mut v: Vec<f64>) -> Option<f64> {
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    Some(if n % 2 == 1 {
-        v[n / 2]
+/// An implementation's name, in bold if it is this crate's.
+fn bold_ours(name: &str) -> String {
+    if name.starts_with(OURS) {
+        format!("**{name}**")
     } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    })
-}
-
-impl Table<'_> {
-    /// Criterion's estimate for round `round` (from 1) of a benchmark.
-    fn round(&self, group: &str, name: &str, threads: &str, round: usize) -> Option<Est> {
-        self.est
-            .get(&(round_group(group, round), name.into(), threads.into()))
-            .copied()
-    }
-    /// `f` of every round, for the rounds where it has a value.
-    fn per_round(&self, f: impl Fn(usize) -> Option<f64>) -> Vec<f64> {
-        (1..=self.rounds).filter_map(f).collect()
-    }
-    /// The median over the rounds, with the lowest and highest round (criterion's 95% interval
-    /// when the run had one round).
-    fn get(&self, group: &str, name: &str, threads: &str) -> Option<Est> {
-        if self.rounds == 1 {
-            return self.round(group, name, threads, 1);
-        }
-        let v = self.per_round(|r| Some(self.round(group, name, threads, r)?.median));
-        Some(Est {
-            median: median_of(v.clone())?,
-            lo: v.iter().copied().fold(f64::INFINITY, f64::min),
-            hi: v.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-        })
-    }
-    /// `name`'s time divided by `to`'s within each round, for the rounds that have both.
-    fn ratios(&self, group: &str, name: &str, threads: &str, to: &str) -> Vec<f64> {
-        self.per_round(|r| {
-            Some(
-                self.round(group, name, threads, r)?.median
-                    / self.round(group, to, threads, r)?.median,
-            )
-        })
-    }
-    /// The median over the rounds of `name`'s time divided by `to`'s in the same round.
-    fn ratio(&self, g: &Group, r: &Row, to: Option<&str>) -> Option<f64> {
-        median_of(self.ratios(g.id, &r.name, &r.threads, to?))
-    }
-    /// The fastest benchmark at `th` threads in `g` among the names `keep` accepts, (name, ns):
-    /// over the rounds' medians (`round == None`) or in one round.
-    fn fastest(
-        &self,
-        g: &Group,
-        th: &str,
-        round: Option<usize>,
-        keep: &dyn Fn(&str) -> bool,
-    ) -> Option<(String, f64)> {
-        let rows = self
-            .rows
-            .iter()
-            .filter(|r| r.group == g.id && r.threads == th && keep(&r.name));
-        rows.filter_map(|r| {
-            let e = match round {
-                None => self.get(g.id, &r.name, th),
-                Some(k) => self.round(g.id, &r.name, th, k),
-            };
-            Some((r.name.clone(), e?.median))
-        })
-        .min_by(|a, b| a.1.total_cmp(&b.1))
-    }
-    /// Per round: how many times faster `name` is than that round's fastest peer crate.
-    fn vs_peer(&self, g: &Group, name: &str, th: &str) -> Vec<f64> {
-        self.per_round(|k| {
-            let p = self.fastest(g, th, Some(k), &is_peer_crate)?;
-            Some(p.1 / self.round(g.id, name, th, k)?.median)
-        })
-    }
-    /// The verdict on the median of the per-round values `v`, and in how many rounds it held.
-    fn judge(&self, v: &[f64], ok: &dyn Fn(f64) -> bool) -> String {
-        let word = verdict(median_of(v.to_vec()).map(ok));
-        if self.rounds > 1 && !v.is_empty() {
-            let held = v.iter().filter(|x| ok(**x)).count();
-            format!("{word} (held in {held} of {} rounds)", v.len())
-        } else {
-            word.to_string()
-        }
+        name.to_string()
     }
 }
 
-/// The pool crates a user would pick instead, the "peer crates" of the targets.
-const PEER_CRATES: &[&str] = &[
-    "object-pool",
-    "lockfree-linear",
-    "lockfree-spinlock",
-    "opool",
-    "sharded-slab",
-    "regex-automata (owner thread)",
-    "regex-automata (other threads)",
-];
-
-/// Our guard API, reported beside `take`/`put` in the targets.
-const OURS_GUARD: &str = "reuse-pool-guard";
-
-/// What result files written before regex-automata's owner thread was measured call its
-/// other-threads path.
-const REGEX_BEFORE_OWNER: &str = "regex-automata";
-
-/// A goal from the issue, judged by [`targets`].
-enum Goal {
-    /// At most this many times the floor's time, for each API.
-    Floor(f64),
-    /// At least this many times faster than the fastest peer crate, for each API.
-    Peer(f64),
-    /// Faster than every peer crate, for each API.
-    Faster,
-    /// `create` calls at most this share of the gets, for `take`/`put`.
-    Creates(f64),
-    /// The RSS left after two cleanup cycles at most this many MiB above the start (`memory`).
-    Memory(f64),
-    /// The slowest of the live threads at most this many times the fastest, for each API (`live`).
-    Spread(f64),
+/// A markdown table: the columns' heads, each right-aligned (`true`) or not, then the rows'
+/// cells, then a blank line.
+fn table(md: &mut String, heads: &[(&str, bool)], rows: impl Iterator<Item = Vec<String>>) {
+    let line = |cells: Vec<String>| format!("| {} |\n", cells.join(" | "));
+    md.push_str(&line(heads.iter().map(|h| h.0.to_string()).collect()));
+    let align: Vec<&str> = heads
+        .iter()
+        .map(|h| if h.1 { "---:" } else { "---" })
+        .collect();
+    let _ = writeln!(md, "|{}|", align.join("|"));
+    rows.for_each(|r| md.push_str(&line(r)));
+    md.push('\n');
 }
 
-/// A line of the targets (one per thread count): a workload, the thread counts it is judged at,
-/// and its goals with their words. With no thread counts, `group` names a [`Section`], judged
-/// from its file, and the goal's words open the line.
-struct Target {
-    group: &'static str,
-    threads: &'static [&'static str],
-    goals: &'static [(Goal, &'static str)],
-}
-
+/// The columns of a workload's table.
 #[rustfmt::skip]
-const TARGETS: &[Target] = &[
-    Target { group: "get_put", threads: &["1", "2"], goals: &[(Goal::Floor(1.3), "≤ 1.3× floor"), (Goal::Peer(1.0), "no slower than any peer crate")] },
-    Target { group: "overflow", threads: &["1", "2"], goals: &[(Goal::Floor(2.0), "≤ 2× floor"), (Goal::Peer(2.0), "≥ 2× faster than the fastest peer crate")] },
-    Target { group: "pipeline", threads: &["2"], goals: &[(Goal::Faster, "faster than every peer crate"), (Goal::Creates(0.01), "creates ≤ 1% (take/put)")] },
-    Target { group: "churn", threads: &["2"], goals: &[(Goal::Faster, "faster than every peer crate")] },
-    Target { group: "memory", threads: &[], goals: &[(Goal::Memory(10.0), "memory: within 10 MiB of the start after two cycles")] },
-    Target { group: "live", threads: &[], goals: &[(Goal::Spread(1.15), "64 live threads, slowest/fastest ≤ 1.15×")] },
+const GROUP_COLUMNS: &[(&str, bool)] = &[
+    ("impl", false), ("threads", true), ("median", true), ("range", true), ("× floor", true),
+    ("× reuse-pool", true), ("creates/get", true), ("notes", false),
 ];
 
-fn is_peer_crate(name: &str) -> bool {
-    PEER_CRATES.contains(&name) || name == REGEX_BEFORE_OWNER
-}
-
-/// Every alternative that is not this crate, the floor or the pipeline's channel baseline:
-/// the peer crates, plain allocation, `Mutex<Vec>`, `ArrayQueue`, the `ThreadLocal` list.
-fn is_alternative(g: &Group, name: &str) -> bool {
-    !name.starts_with(OURS) && Some(name) != g.floor && name != "channel-only"
-}
-
-fn markdown(rows: &[Row], t: &Table<'_>, files: &HashMap<&str, Tsv>, run: &Tsv) -> String {
-    let mut md = String::new();
-    let _ = writeln!(md, "# Benchmarks\n");
-    let _ = writeln!(
-        md,
-        "Generated by `examples/bench_report.rs` from the criterion output of `benches/pool.rs`. \
-         {} On a shared or small machine timings are noisy, so read the ratios as rough factors, \
-         not as precise figures.\n",
-        if t.rounds > 1 {
-            format!(
-                "The suite ran every timed group {} times in a row (`REUSE_POOL_BENCH_ROUNDS`), \
-                 each round with the alternatives in another order; a figure is the median over \
-                 the rounds of criterion's median in each round, and a ratio is the median of \
-                 the ratios taken within each round, so a slow spell of the machine, which lands \
-                 in one round, moves both sides of a ratio together.",
-                t.rounds
-            )
-        } else {
-            "Ratios come from one round of the suite on one machine.".to_string()
-        }
-    );
-    let _ = writeln!(md, "## Machine and command\n");
-    let _ = writeln!(md, "| | |\n|---|---|");
-    for (k, v) in machine() {
-        let _ = writeln!(md, "| {k} | {v} |");
-    }
-    let kv = |key: &str| run.get(key, "value");
-    let _ = writeln!(
-        md,
-        "| commit benchmarked | {} |",
-        kv("commit").unwrap_or("not recorded by this run")
-    );
-    if let Some(s) = kv("started").and_then(|s| s.parse().ok()) {
-        let _ = writeln!(md, "| last bench run | {} |", utc(s));
-    }
-    if let Some(a) = kv("args") {
-        let _ = writeln!(md, "| its arguments | `{}` |", a);
-    }
-    let cpu_clock = kv("clock") == Some("cpu");
-    if kv("clock").is_some() {
+impl Report {
+    fn markdown(&self) -> String {
+        let (rounds, several) = (self.rounds, self.rounds > 1);
+        let mut md = String::new();
         let _ = writeln!(
             md,
-            "| clock | {} |",
-            if cpu_clock {
-                "`REUSE_POOL_BENCH_CLOCK=cpu`: per-thread CPU time (pipeline and churn: wall)"
+            "# Benchmarks\n\n\
+             Generated by `examples/bench_report.rs` from the criterion output of \
+             `benches/pool.rs`. {} On a shared or small machine timings are noisy, so read the \
+             ratios as rough factors, not as precise figures.\n",
+            if several {
+                format!(
+                    "The suite ran every timed group {rounds} times in a row \
+                     (`REUSE_POOL_BENCH_ROUNDS`), each round with the alternatives in another \
+                     order; a figure is the median over the rounds of criterion's median in each \
+                     round, and a ratio is the median of the ratios taken within each round, so a \
+                     slow spell of the machine, which lands in one round, moves both sides of a \
+                     ratio together."
+                )
             } else {
-                "wall"
+                "Ratios come from one round of the suite on one machine.".to_string()
             }
         );
-    }
-    for k in ["loadavg_start", "loadavg_end"] {
-        if let Some(l) = kv(k) {
-            let _ = writeln!(md, "| {} | {l} |", k.replace('_', " at "));
+        md.push_str("## Machine and command\n\n| | |\n|---|---|\n");
+        for (k, v) in machine(&self.run) {
+            let _ = writeln!(md, "| {k} | {v} |");
         }
-    }
-    let _ = writeln!(
-        md,
-        "\nReproduce (all groups, {} rounds, take about {} minutes; a group name as filter runs \
-         one, and `REUSE_POOL_BENCH_ROUNDS=N` sets the rounds):\n\n\
-         ```sh\n{}cargo bench --bench pool\ncargo run --release --example bench_report\n```\n",
-        t.rounds,
-        3 + 5 * t.rounds,
-        if cpu_clock {
-            "REUSE_POOL_BENCH_CLOCK=cpu "
-        } else {
-            ""
-        }
-    );
-    if cpu_clock {
+        let cpu_clock = self.run.get("clock", "value") == Some("cpu");
         let _ = writeln!(
             md,
-            "This run used `REUSE_POOL_BENCH_CLOCK=cpu`: the workloads that never block report \
-             the mean of the threads' own CPU time (`CLOCK_THREAD_CPUTIME_ID`) instead of wall \
-             time, which keeps time spent descheduled on a busy machine out of the figures (and \
-             also time spent asleep on a contended lock: it flatters `mutex-vec` and \
-             `object-pool` at 2 threads). The pipeline and churn always use wall time.\n"
-        );
-    }
-    let _ = writeln!(
-        md,
-        "Threads start together on a `Barrier`; each benchmark returns the wall time from the \
-         first thread's start to the last one's end divided by the objects one thread handled, \
-         i.e. **per-thread ns per object** (lower is better). `× floor` divides by the hand-rolled \
-         `thread_local!` `RefCell<Vec<Vec<u8>>>` free list at the same thread count (in the \
-         pipeline: by the channel alone); `× reuse-pool` divides by reuse-pool. `creates/get` \
-         counts `create` calls over the whole benchmark, warm-up included, summed over the rounds. \
-         {} Thread `t` of a benchmark is pinned to CPU \
-         `t` when there are enough CPUs (`REUSE_POOL_BENCH_PIN=0` turns it off); every \
-         alternative's get and put are inlined into the loop; each group first runs its \
-         workload untimed for 0.5 s.\n",
-        if t.rounds > 1 {
-            "`median` is the median over the rounds of criterion's median in each round, and \
-             `range` the lowest and highest of those round medians."
-        } else {
-            "`median` is the median of criterion's samples, and `range` its 95% confidence \
-             interval."
-        }
-    );
-    let _ = writeln!(md, "Implementations:\n");
-    for (n, d) in IMPLS {
-        let _ = writeln!(md, "- `{n}`: {d}");
-    }
-    if rows.iter().any(|r| r.name == REGEX_BEFORE_OWNER) {
-        let _ = writeln!(
-            md,
-            "- `{REGEX_BEFORE_OWNER}`: this run's name for `regex-automata (other threads)` (it \
-             predates the owner-thread measurement)"
-        );
-    }
-    let _ = writeln!(md);
-
-    let _ = writeln!(md, "## Targets\n");
-    let _ = writeln!(
-        md,
-        "Verdicts for `take`/`put` and for the guard, against the peer crates ({}); the \
-         fastest of the other alternatives (plain allocation, `Mutex<Vec>`, `ArrayQueue`, the \
-         `ThreadLocal` list) is given beside them.\n",
-        PEER_CRATES
-            .iter()
-            .map(|p| format!("`{p}`"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    for line in targets(t, files) {
-        let _ = writeln!(md, "- {line}");
-    }
-    let _ = writeln!(md, "\n![ratios](benchmarks.svg)\n");
-
-    for g in GROUPS {
-        let rs: Vec<&Row> = rows.iter().filter(|r| r.group == g.id).collect();
-        if rs.is_empty() {
-            continue;
-        }
-        let _ = writeln!(md, "## {}\n\n{}.\n", g.title, g.unit);
-        let _ = writeln!(
-            md,
-            "| impl | threads | median | range | × floor | × reuse-pool | creates/get | notes |\n\
-             |---|---:|---:|---:|---:|---:|---:|---|"
-        );
-        for r in rs {
-            let e = t.get(g.id, &r.name, &r.threads);
-            let name = if r.name.starts_with(OURS) {
-                format!("**{}**", r.name)
+            "\nReproduce (all groups, {rounds} rounds, take about {} minutes; a group name as \
+             filter runs one, and `REUSE_POOL_BENCH_ROUNDS=N` sets the rounds):\n\n\
+             ```sh\n{}cargo bench --bench pool\ncargo run --release --example bench_report\n```\n",
+            3 + 5 * rounds,
+            if cpu_clock {
+                "REUSE_POOL_BENCH_CLOCK=cpu "
             } else {
-                r.name.clone()
-            };
-            let (med, ci) = match e {
-                Some(e) => (
-                    fmt_ns(e.median),
-                    format!("{}–{}", fmt_ns(e.lo), fmt_ns(e.hi)),
-                ),
-                None if r.note.starts_with("n/a") => ("n/a".into(), String::new()),
-                None => ("not run".into(), String::new()),
-            };
+                ""
+            }
+        );
+        if cpu_clock {
             let _ = writeln!(
                 md,
-                "| {name} | {} | {med} | {ci} | {} | {} | {} | {} |",
-                r.threads,
-                fmt_ratio(t.ratio(g, r, g.floor)),
-                fmt_ratio(t.ratio(g, r, Some(OURS)).filter(|_| g.floor.is_some())),
-                fmt_cpg(r.creates_per_get),
-                r.note.replace('|', "\\|"),
+                "This run used `REUSE_POOL_BENCH_CLOCK=cpu`: the workloads that never block \
+                 report the mean of the threads' own CPU time (`CLOCK_THREAD_CPUTIME_ID`) instead \
+                 of wall time, which keeps time spent descheduled on a busy machine out of the \
+                 figures (and also time spent asleep on a contended lock: it flatters `mutex-vec` \
+                 and `object-pool` at 2 threads). The pipeline and churn always use wall time.\n"
             );
         }
-        let _ = writeln!(md);
-    }
+        let _ = writeln!(
+            md,
+            "Threads start together on a `Barrier`; each benchmark returns the wall time from \
+             the first thread's start to the last one's end divided by the objects one thread \
+             handled, i.e. **per-thread ns per object** (lower is better). `× floor` divides by \
+             the hand-rolled `thread_local!` `RefCell<Vec<Vec<u8>>>` free list at the same thread \
+             count (in the pipeline: by the channel alone); `× reuse-pool` divides by reuse-pool. \
+             `creates/get` counts `create` calls over the whole benchmark, warm-up included, \
+             summed over the rounds. {} Thread `t` of a benchmark is pinned to CPU `t` when there \
+             are enough CPUs (`REUSE_POOL_BENCH_PIN=0` turns it off); every alternative's get and \
+             put are inlined into the loop; each group first runs its workload untimed for 0.5 \
+             s.\n",
+            if several {
+                "`median` is the median over the rounds of criterion's median in each round, and \
+                 `range` the lowest and highest of those round medians."
+            } else {
+                "`median` is the median of criterion's samples, and `range` its 95% confidence \
+                 interval."
+            }
+        );
+        md.push_str("Implementations:\n\n");
+        for (n, d) in IMPLS {
+            let _ = writeln!(md, "- `{n}`: {d}");
+        }
+        if self.rows.iter().any(|r| r.name == REGEX_BEFORE_OWNER) {
+            let _ = writeln!(
+                md,
+                "- `{REGEX_BEFORE_OWNER}`: this run's name for `regex-automata (other threads)` \
+                 (it predates the owner-thread measurement)"
+            );
+        }
+        let peers: Vec<String> = PEER_CRATES.iter().map(|p| format!("`{p}`")).collect();
+        let _ = writeln!(
+            md,
+            "\n## Targets\n\n\
+             Verdicts for `take`/`put` and for the guard, against the peer crates ({}); the \
+             fastest of the other alternatives (plain allocation, `Mutex<Vec>`, `ArrayQueue`, the \
+             `ThreadLocal` list) is given beside them.\n",
+            peers.join(", ")
+        );
+        for line in self.targets() {
+            let _ = writeln!(md, "- {line}");
+        }
+        md.push_str("\n![ratios](benchmarks.svg)\n\n");
 
-    for sec in SECTIONS {
-        section(&mut md, sec, &files[sec.id]);
+        for g in GROUPS {
+            let rows: Vec<&Row> = self.rows.iter().filter(|r| r.group == g.id).collect();
+            if rows.is_empty() {
+                continue;
+            }
+            let _ = writeln!(md, "## {}\n\n{}.\n", g.title, g.unit);
+            let cells = rows.into_iter().map(|r| {
+                let (med, range) = match self.get(g.id, &r.name, &r.threads) {
+                    Some(e) => (
+                        fmt_ns(e.median),
+                        format!("{}–{}", fmt_ns(e.lo), fmt_ns(e.hi)),
+                    ),
+                    None if r.note.starts_with("n/a") => ("n/a".into(), String::new()),
+                    None => ("not run".into(), String::new()),
+                };
+                let to_ours = self.ratio(g, r, Some(OURS)).filter(|_| g.floor.is_some());
+                vec![
+                    bold_ours(&r.name),
+                    r.threads.clone(),
+                    med,
+                    range,
+                    fmt_ratio(self.ratio(g, r, g.floor)),
+                    fmt_ratio(to_ours),
+                    fmt_cpg(r.creates_per_get),
+                    r.note.replace('|', "\\|"),
+                ]
+            });
+            table(&mut md, GROUP_COLUMNS, cells);
+        }
+        for sec in SECTIONS {
+            section(&mut md, sec, &self.files[sec.id]);
+        }
+        md
     }
-    md
 }
 
 /// A [`Section`] of the report, if the run wrote its file.
@@ -689,26 +675,9 @@ fn section(md: &mut String, sec: &Section, f: &Tsv) {
         title = title.replace(&format!("{{{name}}}"), v);
     }
     let _ = writeln!(md, "## {title}\n\n{}\n", sec.about);
-    let line = |cells: Vec<String>| format!("| {} |", cells.join(" | "));
-    let _ = writeln!(
-        md,
-        "{}",
-        line(sec.columns.iter().map(|c| c.0.into()).collect())
-    );
-    let align = |c: &Cell| match c {
-        Cell::Impl(_) | Cell::Text(_) => "---",
-        Cell::Number(..) | Cell::Delta(..) => "---:",
-    };
-    let _ = writeln!(
-        md,
-        "|{}|",
-        sec.columns
-            .iter()
-            .map(|c| align(&c.1))
-            .collect::<Vec<_>>()
-            .join("|")
-    );
-    for row in f.full() {
+    let right = |c: &Cell| matches!(c, Cell::Number(..) | Cell::Delta(..));
+    let heads: Vec<(&str, bool)> = sec.columns.iter().map(|c| (c.0, right(&c.1))).collect();
+    let cells = f.full().map(|row| {
         let field = |name| f.field(row, name).unwrap_or_default();
         let cell = |c: &Cell| match *c {
             Cell::Impl(name) => bold_ours(field(name)),
@@ -718,49 +687,12 @@ fn section(md: &mut String, sec: &Section, f: &Tsv) {
             }),
             Cell::Text(name) => field(name).to_string(),
         };
-        let _ = writeln!(
-            md,
-            "{}",
-            line(sec.columns.iter().map(|c| cell(&c.1)).collect())
-        );
-    }
-    let _ = writeln!(md);
+        sec.columns.iter().map(|c| cell(&c.1)).collect()
+    });
+    table(md, &heads, cells);
 }
 
-/// An implementation's name, in bold if it is this crate's.
-fn bold_ours(name: &str) -> String {
-    if name.starts_with(OURS) {
-        format!("**{name}**")
-    } else {
-        name.to_string()
-    }
-}
-
-/// The goals from the issue ([`TARGETS`]), each as met / missed with the numbers behind it.
-/// The verdicts judge `take`/`put` and the guard separately, against the peer crates
-/// (`PEER_CRATES`); the fastest of all the other alternatives is given beside them.
-fn targets(t: &Table<'_>, files: &HashMap<&str, Tsv>) -> Vec<String> {
-    let mut out = Vec::new();
-    for tg in TARGETS {
-        let id = tg.group;
-        if tg.threads.is_empty() {
-            for (goal, words) in tg.goals {
-                out.push(format!("{words}: {}", section_target(goal, &files[id])));
-            }
-        }
-        for &th in tg.threads {
-            let line = workload_target(t, workloads::group(id), th, tg.goals);
-            match tg.threads.len() {
-                1 => out.push(format!("{id}: {line}")),
-                _ => out.push(format!("{id}, {th} thread(s): {line}")),
-            }
-        }
-    }
-    out
-}
-
-/// `take`/`put` and the guard, the APIs judged by the targets, with what the targets call them.
-const APIS: [(&str, &str); 2] = [("take/put", OURS), ("guard", OURS_GUARD)];
+// ---- targets ---------------------------------------------------------------------------------
 
 fn verdict(ok: Option<bool>) -> &'static str {
     match ok {
@@ -770,111 +702,161 @@ fn verdict(ok: Option<bool>) -> &'static str {
     }
 }
 
-/// A workload's goals at `th` threads: those of each API, then those of the workload.
-fn workload_target(t: &Table<'_>, g: &Group, th: &str, goals: &[(Goal, &str)]) -> String {
-    let ns = |name: &str| {
-        t.get(g.id, name, th)
-            .map_or("—".into(), |e| fmt_ns(e.median))
-    };
-    let named = |keep: &dyn Fn(&str) -> bool| {
-        let f = t.fastest(g, th, None, keep);
-        f.map_or("—".into(), |(name, v)| format!("{name} {}", fmt_ns(v)))
-    };
-    let apis = APIS
-        .iter()
-        .filter(|a| a.1 == OURS || t.get(g.id, a.1, th).is_some());
-    let parts: Vec<String> = apis
-        .map(|&(api, name)| {
-            let judged: Vec<String> = goals
-                .iter()
-                .filter_map(|(goal, words)| {
-                    let (v, ok): (Vec<f64>, &dyn Fn(f64) -> bool) = match *goal {
-                        Goal::Floor(most) => {
-                            let v = g.floor.map_or(Vec::new(), |f| t.ratios(g.id, name, th, f));
-                            let r = fmt_ratio(median_of(v.clone()));
-                            return Some(format!(
-                                " ({r} floor) {words}: {}",
-                                t.judge(&v, &|x| x <= most)
-                            ));
-                        }
-                        Goal::Peer(times) => (t.vs_peer(g, name, th), &move |x| x >= times),
-                        Goal::Faster => (t.vs_peer(g, name, th), &|x| x > 1.0),
-                        _ => return None,
-                    };
-                    let r = fmt_ratio(median_of(v.clone()));
-                    Some(format!(
-                        " {words}: {} (fastest peer crate ÷ {api}: {r})",
-                        t.judge(&v, ok)
-                    ))
-                })
-                .collect();
-            format!("{api} {}{}", ns(name), judged.join(","))
+impl Report {
+    /// The goals from the issue ([`TARGETS`]), each as met / missed with the numbers behind it.
+    /// The verdicts judge `take`/`put` and the guard separately, against the peer crates
+    /// (`PEER_CRATES`); the fastest of all the other alternatives is given beside them.
+    fn targets(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for tg in TARGETS {
+            let id = tg.group;
+            if tg.threads.is_empty() {
+                for (goal, words) in tg.goals {
+                    out.push(format!(
+                        "{words}: {}",
+                        section_target(goal, &self.files[id])
+                    ));
+                }
+            }
+            for &th in tg.threads {
+                let line = self.workload_target(workloads::group(id), th, tg.goals);
+                match tg.threads.len() {
+                    1 => out.push(format!("{id}: {line}")),
+                    _ => out.push(format!("{id}, {th} thread(s): {line}")),
+                }
+            }
+        }
+        out
+    }
+
+    /// Per round: how many times faster `name` is than that round's fastest peer crate.
+    fn vs_peer(&self, g: &Group, name: &str, th: &str) -> Vec<f64> {
+        self.per_round(|k| {
+            let p = self.fastest(g, th, Some(k), &is_peer_crate)?;
+            Some(p.1 / self.round(g.id, name, th, k)?.median)
         })
-        .collect();
-    let floor = if goals.iter().any(|g| matches!(g.0, Goal::Floor(_))) {
-        format!("Floor {}, fastest", g.floor.map_or("—".into(), ns))
-    } else {
-        "Fastest".into()
-    };
-    let mut line = format!(
-        "{}. {floor} peer crate {}, fastest other alternative {}",
-        parts.join("; "),
-        named(&is_peer_crate),
-        named(&|n| is_alternative(g, n) && !is_peer_crate(n)),
-    );
-    for (goal, words) in goals {
-        if let Goal::Creates(most) = *goal {
-            let c = t
-                .rows
-                .iter()
-                .find(|r| r.group == g.id && r.name == OURS && r.threads == th);
-            let c = c.and_then(|r| r.creates_per_get);
-            let share = c.map_or("—".into(), |c| format!("{:.4}% of gets", c * 100.0));
-            let _ = write!(
-                line,
-                "; {words}: {} ({share})",
-                verdict(c.map(|c| c <= most))
-            );
+    }
+
+    /// The verdict on the median of the per-round values `v`, and in how many rounds it held.
+    fn judge(&self, v: &[f64], ok: &dyn Fn(f64) -> bool) -> String {
+        let word = verdict(median_of(v.to_vec()).map(ok));
+        if self.rounds > 1 && !v.is_empty() {
+            let held = v.iter().filter(|x| ok(**x)).count();
+            format!("{word} (held in {held} of {} rounds)", v.len())
+        } else {
+            word.to_string()
         }
     }
-    line
+
+    /// A workload's goals at `th` threads: those of each API, then those of the workload.
+    fn workload_target(&self, g: &Group, th: &str, goals: &[(Goal, &str)]) -> String {
+        let ns = |n: &str| {
+            self.get(g.id, n, th)
+                .map_or("—".into(), |e| fmt_ns(e.median))
+        };
+        let named = |keep: &dyn Fn(&str) -> bool| {
+            let f = self.fastest(g, th, None, keep);
+            f.map_or("—".into(), |(name, v)| format!("{name} {}", fmt_ns(v)))
+        };
+        let apis = APIS
+            .iter()
+            .filter(|a| a.1 == OURS || self.get(g.id, a.1, th).is_some());
+        let parts: Vec<String> = apis
+            .map(|&api| {
+                let judged = goals
+                    .iter()
+                    .filter_map(|(goal, w)| self.api_goal(g, th, api, goal, w));
+                format!(
+                    "{} {}{}",
+                    api.0,
+                    ns(api.1),
+                    judged.collect::<Vec<_>>().join(",")
+                )
+            })
+            .collect();
+        let floor = if goals.iter().any(|g| matches!(g.0, Goal::Floor(_))) {
+            format!("Floor {}, fastest", g.floor.map_or("—".into(), ns))
+        } else {
+            "Fastest".into()
+        };
+        let mut line = format!(
+            "{}. {floor} peer crate {}, fastest other alternative {}",
+            parts.join("; "),
+            named(&is_peer_crate),
+            named(&|n| is_alternative(g, n) && !is_peer_crate(n)),
+        );
+        for (goal, words) in goals {
+            if let Goal::Creates(most) = *goal {
+                let ours = |r: &&Row| r.group == g.id && r.name == OURS && r.threads == th;
+                let c = self.rows.iter().find(ours).and_then(|r| r.creates_per_get);
+                let share = c.map_or("—".into(), |c| format!("{:.4}% of gets", c * 100.0));
+                let ok = verdict(c.map(|c| c <= most));
+                let _ = write!(line, "; {words}: {ok} ({share})");
+            }
+        }
+        line
+    }
+
+    /// The verdict of one API, (what the targets call it, its name), on a goal of a workload;
+    /// `None` for a goal of the workload as a whole.
+    fn api_goal(
+        &self,
+        g: &Group,
+        th: &str,
+        api: (&str, &str),
+        goal: &Goal,
+        words: &str,
+    ) -> Option<String> {
+        let (v, ok): (Vec<f64>, &dyn Fn(f64) -> bool) = match *goal {
+            Goal::Floor(most) => {
+                let v = g
+                    .floor
+                    .map_or(Vec::new(), |f| self.ratios(g.id, api.1, th, f));
+                (v, &move |x| x <= most)
+            }
+            Goal::Peer(times) => (self.vs_peer(g, api.1, th), &move |x| x >= times),
+            Goal::Faster => (self.vs_peer(g, api.1, th), &|x| x > 1.0),
+            _ => return None,
+        };
+        let (r, ok) = (fmt_ratio(median_of(v.clone())), self.judge(&v, ok));
+        Some(match goal {
+            Goal::Floor(_) => format!(" ({r} floor) {words}: {ok}"),
+            _ => format!(" {words}: {ok} (fastest peer crate ÷ {}: {r})", api.0),
+        })
+    }
 }
 
 /// A goal of a [`Section`]'s measurement, judged from its file.
 fn section_target(goal: &Goal, f: &Tsv) -> String {
-    let mib = |d: Option<f64>| d.map_or("—".into(), |d| format!("{d:+.1} MiB"));
-    // (fastest, slowest) of the live threads of `name`, and their ratio and range in words.
-    let spread = |name: &str| Some((f.num(name, "fastest_ns")?, f.num(name, "slowest_ns")?));
-    let words = |(fast, slow): (f64, f64)| {
-        (
-            format!("{:.2}×", slow / fast),
-            format!("{fast:.2}–{slow:.2} ns"),
-        )
-    };
     match *goal {
         Goal::Memory(most) => {
+            let mib = |d: Option<f64>| d.map_or("—".into(), |d| format!("{d:+.1} MiB"));
             let above = |field| Some(f.num(OURS, field)? - f.num(OURS, "start_mib")?);
-            let d = above("cycle2_mib");
-            let trimmed = mib(above("cycle2_trimmed_mib"));
-            format!(
-                "{} ({}; after malloc_trim {trimmed})",
-                verdict(d.map(|d| d <= most)),
-                mib(d)
-            )
+            let (d, trimmed) = (above("cycle2_mib"), mib(above("cycle2_trimmed_mib")));
+            let ok = verdict(d.map(|d| d <= most));
+            format!("{ok} ({}; after malloc_trim {trimmed})", mib(d))
         }
         Goal::Spread(most) => {
+            // The slowest over the fastest of `name`'s live threads, and their range.
+            let spread = |name: &str| {
+                let (fast, slow) = (f.num(name, "fastest_ns")?, f.num(name, "slowest_ns")?);
+                Some((
+                    slow / fast,
+                    format!("{:.2}×", slow / fast),
+                    format!("{fast:.2}–{slow:.2} ns"),
+                ))
+            };
             let parts: Vec<String> = APIS
                 .iter()
                 .map(|&(_, name)| match spread(name) {
-                    Some(s) => {
-                        let ((ratio, range), ok) = (words(s), s.1 / s.0 <= most);
-                        format!("{name} {} ({ratio}: {range})", verdict(Some(ok)))
+                    Some((s, ratio, range)) => {
+                        format!("{name} {} ({ratio}: {range})", verdict(Some(s <= most)))
                     }
                     None => format!("{name} {}", verdict(None)),
                 })
                 .collect();
-            let floor = spread("tls-floor").map(words);
-            let floor = floor.map_or("not measured".into(), |(ratio, range)| {
+            let floor = spread("tls-floor");
+            let floor = floor.map_or("not measured".into(), |(_, ratio, range)| {
                 format!("{ratio} ({range})")
             });
             format!("{}; the floor {floor}", parts.join("; "))
@@ -891,168 +873,137 @@ fn esc(s: &str) -> String {
         .replace('>', "&gt;")
 }
 
-/// One panel per (group, threads): a horizontal bar per implementation, the ratio to the floor
-/// on a log scale, a line at 1×.
-fn svg(rows: &[Row], t: &Table<'_>) -> String {
-    struct Panel {
-        title: String,
-        bars: Vec<(String, Option<f64>)>,
+/// The colour of an implementation's bar: ours, the floors, plain allocation, the others.
+fn fill(name: &str) -> &'static str {
+    if name.starts_with(OURS) {
+        "#e8710a"
+    } else if name.starts_with("tls-floor") || name == "channel-only" {
+        "#888"
+    } else if name.starts_with("alloc-") {
+        "#9ab"
+    } else {
+        "#3b75af"
     }
-    let mut panels = Vec::new();
-    for g in GROUPS.iter().filter(|g| g.floor.is_some()) {
-        let mut threads: Vec<&str> = rows
-            .iter()
-            .filter(|r| r.group == g.id)
-            .map(|r| r.threads.as_str())
-            .collect();
-        threads.dedup();
-        threads.sort();
-        threads.dedup();
-        for th in threads {
-            let bars: Vec<(String, Option<f64>)> = rows
-                .iter()
-                .filter(|r| r.group == g.id && r.threads == th)
-                .map(|r| (r.name.clone(), t.ratio(g, r, g.floor)))
-                .collect();
-            if bars.iter().all(|b| b.1.is_none()) {
-                continue;
-            }
-            panels.push(Panel {
-                title: format!(
-                    "{} — {} thread{}, × {}",
-                    g.id,
-                    th,
-                    if th == "1" { "" } else { "s" },
-                    g.floor.unwrap_or("")
-                ),
-                bars,
-            });
-        }
-    }
-    let max = panels
-        .iter()
-        .flat_map(|p| p.bars.iter().filter_map(|b| b.1))
-        .fold(2.0f64, f64::max);
-    let (lo, hi) = (0.5f64, 10f64.powf(max.log10().ceil()));
-    let (label_w, plot_w, bar_h, gap) = (150.0, 300.0, 13.0, 3.0);
-    let panel_w = label_w + plot_w + 60.0;
-    let cols = 2;
-    let rows_n = panels.len().div_ceil(cols);
-    let panel_h = |p: &Panel| 40.0 + p.bars.len() as f64 * (bar_h + gap) + 20.0;
-    let row_h: Vec<f64> = (0..rows_n)
-        .map(|r| {
-            panels[r * cols..((r + 1) * cols).min(panels.len())]
-                .iter()
-                .map(panel_h)
-                .fold(0.0, f64::max)
-        })
-        .collect();
-    let width = panel_w * cols as f64 + 20.0;
-    let height = 50.0 + row_h.iter().sum::<f64>();
-    let x_of = |r: f64| label_w + plot_w * ((r.clamp(lo, hi) / lo).log10() / (hi / lo).log10());
+}
 
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0}" height="{height:.0}" viewBox="0 0 {width:.0} {height:.0}" font-family="sans-serif" font-size="11">"#
-    );
-    let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
-    let _ = writeln!(
-        s,
-        r#"<text x="10" y="22" font-size="15" font-weight="bold">Per-thread time ÷ the floor (log scale, lower is better); orange: reuse-pool</text>"#
-    );
-    let mut y0 = 40.0;
-    for (ri, h) in row_h.iter().enumerate() {
-        for ci in 0..cols {
-            let Some(p) = panels.get(ri * cols + ci) else {
-                continue;
-            };
-            let x0 = 10.0 + ci as f64 * panel_w;
-            let _ = writeln!(s, r#"<g transform="translate({x0:.1},{y0:.1})">"#);
-            let _ = writeln!(
-                s,
-                r#"<text x="0" y="14" font-size="12" font-weight="bold">{}</text>"#,
-                esc(&p.title)
-            );
-            let top = 24.0;
-            let bottom = top + p.bars.len() as f64 * (bar_h + gap);
-            // Grid: 1, 2, 5, 10, ...
-            let mut tick = 1.0;
-            while tick <= hi {
-                for m in [1.0, 2.0, 5.0] {
-                    let v = tick * m;
-                    if v < lo || v > hi {
-                        continue;
-                    }
-                    let x = x_of(v);
-                    let (stroke, w) = if v == 1.0 {
-                        ("#333", 1.2)
-                    } else {
-                        ("#ddd", 0.6)
-                    };
-                    let _ = writeln!(
-                        s,
-                        r#"<line x1="{x:.1}" y1="{top:.1}" x2="{x:.1}" y2="{bottom:.1}" stroke="{stroke}" stroke-width="{w}"/>"#
-                    );
-                    if m != 5.0 || v < 100.0 {
-                        let _ = writeln!(
-                            s,
-                            r##"<text x="{x:.1}" y="{:.1}" text-anchor="middle" fill="#666" font-size="9">{}×</text>"##,
-                            bottom + 11.0,
-                            v
-                        );
-                    }
+impl Report {
+    /// One panel per (group, threads): a horizontal bar per implementation, the ratio to the
+    /// floor on a log scale, a line at 1×.
+    fn svg(&self) -> String {
+        // (title, bars), a bar being (implementation, ratio to the floor).
+        type Panel<'a> = (String, Vec<(&'a str, Option<f64>)>);
+        let mut panels: Vec<Panel> = Vec::new();
+        for g in GROUPS.iter().filter(|g| g.floor.is_some()) {
+            let rows = self.rows.iter().filter(|r| r.group == g.id);
+            let mut threads: Vec<&str> = rows.clone().map(|r| r.threads.as_str()).collect();
+            threads.sort();
+            threads.dedup();
+            for th in threads {
+                let rows = rows.clone().filter(|r| r.threads == th);
+                let bars: Vec<_> = rows
+                    .map(|r| (r.name.as_str(), self.ratio(g, r, g.floor)))
+                    .collect();
+                if bars.iter().any(|b| b.1.is_some()) {
+                    let s = if th == "1" { "" } else { "s" };
+                    let title = format!("{} — {th} thread{s}, × {}", g.id, g.floor.unwrap_or(""));
+                    panels.push((title, bars));
                 }
-                tick *= 10.0;
             }
-            for (i, (name, r)) in p.bars.iter().enumerate() {
-                let y = top + i as f64 * (bar_h + gap);
+        }
+        let max = panels.iter().flat_map(|p| p.1.iter().filter_map(|b| b.1));
+        let max = max.fold(2.0f64, f64::max);
+        let (lo, hi) = (0.5f64, 10f64.powf(max.log10().ceil()));
+        let (label_w, plot_w, bar_h, gap) = (150.0, 300.0, 13.0, 3.0);
+        let (panel_w, cols) = (label_w + plot_w + 60.0, 2);
+        let panel_h = |p: &Panel| 40.0 + p.1.len() as f64 * (bar_h + gap) + 20.0;
+        let row_h: Vec<f64> = panels
+            .chunks(cols)
+            .map(|row| row.iter().map(panel_h).fold(0.0, f64::max))
+            .collect();
+        let width = panel_w * cols as f64 + 20.0;
+        let height = 50.0 + row_h.iter().sum::<f64>();
+        let x_of = |r: f64| label_w + plot_w * ((r.clamp(lo, hi) / lo).log10() / (hi / lo).log10());
+
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0}" height="{height:.0}" viewBox="0 0 {width:.0} {height:.0}" font-family="sans-serif" font-size="11">"#
+        );
+        let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
+        let _ = writeln!(
+            s,
+            r#"<text x="10" y="22" font-size="15" font-weight="bold">Per-thread time ÷ the floor (log scale, lower is better); orange: reuse-pool</text>"#
+        );
+        let mut y0 = 40.0;
+        for (row, h) in panels.chunks(cols).zip(row_h) {
+            for (ci, (title, bars)) in row.iter().enumerate() {
+                let x0 = 10.0 + ci as f64 * panel_w;
+                let _ = writeln!(s, r#"<g transform="translate({x0:.1},{y0:.1})">"#);
                 let _ = writeln!(
                     s,
-                    r#"<text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
-                    label_w - 6.0,
-                    y + bar_h - 3.0,
-                    esc(name)
+                    r#"<text x="0" y="14" font-size="12" font-weight="bold">{}</text>"#,
+                    esc(title)
                 );
-                match r {
-                    Some(r) => {
-                        let fill = if name.starts_with(OURS) {
-                            "#e8710a"
-                        } else if name.starts_with("tls-floor") || name == "channel-only" {
-                            "#888"
-                        } else if name.starts_with("alloc-") {
-                            "#9ab"
+                let top = 24.0;
+                let bottom = top + bars.len() as f64 * (bar_h + gap);
+                // Grid: 1, 2, 5, 10, ...
+                let mut tick = 1.0;
+                while tick <= hi {
+                    for m in [1.0, 2.0, 5.0] {
+                        let v = tick * m;
+                        if v < lo || v > hi {
+                            continue;
+                        }
+                        let x = x_of(v);
+                        let (stroke, w) = if v == 1.0 {
+                            ("#333", 1.2)
                         } else {
-                            "#3b75af"
+                            ("#ddd", 0.6)
                         };
-                        let x1 = x_of(*r);
                         let _ = writeln!(
                             s,
-                            r#"<rect x="{label_w:.1}" y="{y:.1}" width="{:.1}" height="{bar_h}" fill="{fill}"/>"#,
-                            (x1 - label_w).max(1.0)
+                            r#"<line x1="{x:.1}" y1="{top:.1}" x2="{x:.1}" y2="{bottom:.1}" stroke="{stroke}" stroke-width="{w}"/>"#
                         );
-                        let _ = writeln!(
-                            s,
-                            r#"<text x="{:.1}" y="{:.1}">{}</text>"#,
-                            x1 + 3.0,
-                            y + bar_h - 3.0,
-                            fmt_ratio(Some(*r))
-                        );
+                        if m != 5.0 || v < 100.0 {
+                            let _ = writeln!(
+                                s,
+                                r##"<text x="{x:.1}" y="{:.1}" text-anchor="middle" fill="#666" font-size="9">{v}×</text>"##,
+                                bottom + 11.0
+                            );
+                        }
                     }
-                    None => {
-                        let _ = writeln!(
-                            s,
-                            r##"<text x="{:.1}" y="{:.1}" fill="#999">n/a</text>"##,
-                            label_w + 3.0,
-                            y + bar_h - 3.0
-                        );
-                    }
+                    tick *= 10.0;
                 }
+                for (i, &(name, r)) in bars.iter().enumerate() {
+                    let y = top + i as f64 * (bar_h + gap);
+                    let (label_x, text_y) = (label_w - 6.0, y + bar_h - 3.0);
+                    let _ = writeln!(
+                        s,
+                        r#"<text x="{label_x:.1}" y="{text_y:.1}" text-anchor="end">{}</text>"#,
+                        esc(name)
+                    );
+                    let Some(r) = r else {
+                        let x = label_w + 3.0;
+                        let _ = writeln!(
+                            s,
+                            r##"<text x="{x:.1}" y="{text_y:.1}" fill="#999">n/a</text>"##
+                        );
+                        continue;
+                    };
+                    let (x1, fill) = (x_of(r), fill(name));
+                    let _ = writeln!(
+                        s,
+                        r#"<rect x="{label_w:.1}" y="{y:.1}" width="{:.1}" height="{bar_h}" fill="{fill}"/>"#,
+                        (x1 - label_w).max(1.0)
+                    );
+                    let (x, ratio) = (x1 + 3.0, fmt_ratio(Some(r)));
+                    let _ = writeln!(s, r#"<text x="{x:.1}" y="{text_y:.1}">{ratio}</text>"#);
+                }
+                let _ = writeln!(s, "</g>");
             }
-            let _ = writeln!(s, "</g>");
+            y0 += h;
         }
-        y0 += h;
+        let _ = writeln!(s, "</svg>");
+        s
     }
-    let _ = writeln!(s, "</svg>");
-    s
 }
