@@ -188,6 +188,7 @@ impl Tsv {
     fn get(&self, key: &str, name: &str) -> Option<&str> {
         self.field(self.full().find(|r| r[0] == key)?, name)
     }
+    /// [`Tsv::get`] as a number.
     fn num(&self, key: &str, name: &str) -> Option<f64> {
         self.get(key, name)?.parse().ok()
     }
@@ -237,29 +238,17 @@ fn read_criterion(root: &Path) -> HashMap<(String, String, String), Est> {
     let mut out = HashMap::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
-        let Ok(entries) = fs::read_dir(&dir) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let p = e.path();
+        let entries = fs::read_dir(&dir).into_iter().flatten().flatten();
+        for p in entries.map(|e| e.path()) {
             if p.is_dir() {
                 stack.push(p);
-            } else if p.file_name().is_some_and(|n| n == "benchmark.json")
-                && dir.file_name().is_some_and(|n| n == "new")
-            {
-                let (Ok(b), Ok(e)) = (
-                    fs::read_to_string(&p),
-                    fs::read_to_string(dir.join("estimates.json")),
-                ) else {
-                    continue;
-                };
-                let (Some(g), Some(f)) = (json_str(&b, "group_id"), json_str(&b, "function_id"))
-                else {
-                    continue;
-                };
-                let v = json_str(&b, "value_str").unwrap_or_default();
-                if let Some(est) = median(&e) {
-                    out.insert((g, f, v), est);
+            } else if p.ends_with("new/benchmark.json") {
+                let read = |name| fs::read_to_string(dir.join(name)).unwrap_or_default();
+                let (b, e) = (read("benchmark.json"), read("estimates.json"));
+                let id = |key| json_str(&b, key);
+                if let (Some(g), Some(f), Some(e)) = (id("group_id"), id("function_id"), median(&e))
+                {
+                    out.insert((g, f, id("value_str").unwrap_or_default()), e);
                 }
             }
         }
