@@ -10,9 +10,9 @@
 //! (creates and gets per benchmark, notes), `run.tsv`, and the files of the measurements that are
 //! not criterion benchmarks (`memory.tsv`, `live.tsv`). `$CARGO_TARGET_DIR` is honoured.
 //!
-//! What is written comes from tables, not from code per workload: the workloads, alternatives
-//! and the sections of the other measurements from `support/workloads.rs` (`GROUPS`, `IMPLS`,
-//! `SECTIONS`), the goals from [`TARGETS`] here.
+//! What is written comes from the tables of `support/workloads.rs`, not from code per workload:
+//! the workloads (`GROUPS`), the alternatives (`IMPLS`), the sections of the measurements that
+//! are not criterion benchmarks (`SECTIONS`) and the goals (`TARGETS`).
 //!
 //! No dependencies: the few JSON fields needed are picked out by hand, so while the library does
 //! not build, `rustc --edition 2021 -O examples/bench_report.rs -o /tmp/bench_report &&
@@ -29,7 +29,7 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use workloads::{Cell, Group, Section, GROUPS, IMPLS, SECTIONS};
+use workloads::{Cell, Goal, Group, Section, GROUPS, IMPLS, SECTIONS, TARGETS};
 
 const OURS: &str = "reuse-pool";
 
@@ -63,41 +63,6 @@ fn is_peer_crate(name: &str) -> bool {
 fn is_alternative(g: &Group, name: &str) -> bool {
     !name.starts_with(OURS) && Some(name) != g.floor && name != "channel-only"
 }
-
-/// A goal from the issue, judged by [`Report::targets`].
-enum Goal {
-    /// At most this many times the floor's time, for each API.
-    Floor(f64),
-    /// At least this many times faster than the fastest peer crate, for each API.
-    Peer(f64),
-    /// Faster than every peer crate, for each API.
-    Faster,
-    /// `create` calls at most this share of the gets, for `take`/`put`.
-    Creates(f64),
-    /// The RSS left after two cleanup cycles at most this many MiB above the start (`memory`).
-    Memory(f64),
-    /// The slowest of the live threads at most this many times the fastest, for each API (`live`).
-    Spread(f64),
-}
-
-/// A line of the targets (one per thread count): a workload, the thread counts it is judged at,
-/// and its goals with their words. With no thread counts, `group` names a [`Section`], judged
-/// from its file, and the goal's words open the line.
-struct Target {
-    group: &'static str,
-    threads: &'static [&'static str],
-    goals: &'static [(Goal, &'static str)],
-}
-
-#[rustfmt::skip]
-const TARGETS: &[Target] = &[
-    Target { group: "get_put", threads: &["1", "2"], goals: &[(Goal::Floor(1.3), "≤ 1.3× floor"), (Goal::Peer(1.0), "no slower than any peer crate")] },
-    Target { group: "overflow", threads: &["1", "2"], goals: &[(Goal::Floor(2.0), "≤ 2× floor"), (Goal::Peer(2.0), "≥ 2× faster than the fastest peer crate")] },
-    Target { group: "pipeline", threads: &["2"], goals: &[(Goal::Faster, "faster than every peer crate"), (Goal::Creates(0.01), "creates ≤ 1% (take/put)")] },
-    Target { group: "churn", threads: &["2"], goals: &[(Goal::Faster, "faster than every peer crate")] },
-    Target { group: "memory", threads: &[], goals: &[(Goal::Memory(10.0), "memory: within 10 MiB of the start after two cycles")] },
-    Target { group: "live", threads: &[], goals: &[(Goal::Spread(1.15), "64 live threads, slowest/fastest ≤ 1.15×")] },
-];
 
 /// One benchmark of the suite, its rounds taken together.
 struct Row {
@@ -692,7 +657,7 @@ fn verdict(ok: Option<bool>) -> &'static str {
 }
 
 impl Report {
-    /// The goals from the issue ([`TARGETS`]), each as met / missed with the numbers behind it.
+    /// The goals from the issue (`workloads::TARGETS`), each as met / missed with the numbers behind it.
     /// The verdicts judge `take`/`put` and the guard separately, against the peer crates
     /// (`PEER_CRATES`); the fastest of all the other alternatives is given beside them.
     fn targets(&self) -> Vec<String> {

@@ -1,7 +1,8 @@
 //! What the benchmark suite measures, in words: `benches/pool.rs` names its workloads and
 //! alternatives after this table (and checks that each one it runs is here) and
-//! `examples/bench_report.rs` writes their descriptions, and the tables of the measurements that
-//! are not criterion benchmarks ([`SECTIONS`]), from it; both include this file with `#[path]`.
+//! `examples/bench_report.rs` writes their descriptions, the tables of the measurements that are
+//! not criterion benchmarks ([`SECTIONS`]) and the verdicts on the goals ([`TARGETS`]) from it;
+//! both include this file with `#[path]`.
 
 /// A workload: its criterion group, what one "op" is, and what its ratios are measured against.
 pub struct Group {
@@ -148,6 +149,44 @@ pub const SECTIONS: &[Section] = &[
             ),
         ],
     },
+];
+
+/// A goal from the issue, judged by `examples/bench_report.rs`: "for each API" goals are judged
+/// for `take`/`put` and for the guard separately, and the peer crates are the report's
+/// `PEER_CRATES`.
+pub enum Goal {
+    /// At most this many times the floor's time, for each API.
+    Floor(f64),
+    /// At least this many times faster than the fastest peer crate, for each API.
+    Peer(f64),
+    /// Faster than every peer crate, for each API.
+    Faster,
+    /// `create` calls at most this share of the gets, for `take`/`put`.
+    Creates(f64),
+    /// The RSS left after two cleanup cycles at most this many MiB above the start (`memory`).
+    Memory(f64),
+    /// The slowest of the live threads at most this many times the fastest, for each API (`live`).
+    Spread(f64),
+}
+
+/// A line of the targets (one per thread count): a workload, the thread counts it is judged at,
+/// and its goals with their words. With no thread counts, `group` names a [`Section`], judged
+/// from its file, and the goal's words open the line.
+pub struct Target {
+    pub group: &'static str,
+    pub threads: &'static [&'static str],
+    pub goals: &'static [(Goal, &'static str)],
+}
+
+/// The goals of the suite, in the order of the report's targets.
+#[rustfmt::skip]
+pub const TARGETS: &[Target] = &[
+    Target { group: "get_put", threads: &["1", "2"], goals: &[(Goal::Floor(1.3), "≤ 1.3× floor"), (Goal::Peer(1.0), "no slower than any peer crate")] },
+    Target { group: "overflow", threads: &["1", "2"], goals: &[(Goal::Floor(2.0), "≤ 2× floor"), (Goal::Peer(2.0), "≥ 2× faster than the fastest peer crate")] },
+    Target { group: "pipeline", threads: &["2"], goals: &[(Goal::Faster, "faster than every peer crate"), (Goal::Creates(0.01), "creates ≤ 1% (take/put)")] },
+    Target { group: "churn", threads: &["2"], goals: &[(Goal::Faster, "faster than every peer crate")] },
+    Target { group: "memory", threads: &[], goals: &[(Goal::Memory(10.0), "memory: within 10 MiB of the start after two cycles")] },
+    Target { group: "live", threads: &[], goals: &[(Goal::Spread(1.15), "64 live threads, slowest/fastest ≤ 1.15×")] },
 ];
 
 /// The workload `id`.
