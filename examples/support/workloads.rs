@@ -107,6 +107,7 @@ pub enum Cell {
 }
 
 /// The measurements of the suite that are not criterion benchmarks, in the report's order.
+#[rustfmt::skip]
 pub const SECTIONS: &[Section] = &[
     Section {
         id: "memory",
@@ -122,10 +123,7 @@ pub const SECTIONS: &[Section] = &[
             ("idle (filled)", Cell::Delta("filled_mib", "start_mib")),
             ("after cycle 1", Cell::Delta("cycle1_mib", "start_mib")),
             ("after cycle 2", Cell::Delta("cycle2_mib", "start_mib")),
-            (
-                "+ malloc_trim",
-                Cell::Delta("cycle2_trimmed_mib", "start_mib"),
-            ),
+            ("+ malloc_trim", Cell::Delta("cycle2_trimmed_mib", "start_mib")),
             ("notes", Cell::Text("note")),
         ],
     },
@@ -143,10 +141,7 @@ pub const SECTIONS: &[Section] = &[
             ("fastest", Cell::Number("fastest_ns", " ns")),
             ("median", Cell::Number("median_ns", " ns")),
             ("slowest", Cell::Number("slowest_ns", " ns")),
-            (
-                "slowest / fastest",
-                Cell::Number("slowest_over_fastest", ""),
-            ),
+            ("slowest / fastest", Cell::Number("slowest_over_fastest", "")),
         ],
     },
 ];
