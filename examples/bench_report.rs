@@ -7,10 +7,16 @@
 //!
 //! Reads criterion's `target/criterion/<group>/<impl>/<threads>/new/{benchmark,estimates}.json`
 //! (the median point estimate) and the bench's own `target/reuse-pool-bench/results.tsv`
-//! (creates and gets per benchmark, notes), `memory.tsv`, `live.tsv` and `run.tsv`.
-//! `$CARGO_TARGET_DIR` is honoured. No dependencies: the few JSON fields needed are picked out by hand, so while the
-//! library does not build, `rustc --edition 2021 -O examples/bench_report.rs -o /tmp/bench_report
-//! && /tmp/bench_report` (run from the repository root) does the same.
+//! (creates and gets per benchmark, notes), `run.tsv`, and the files of the measurements that are
+//! not criterion benchmarks (`memory.tsv`, `live.tsv`). `$CARGO_TARGET_DIR` is honoured.
+//!
+//! What is written comes from the tables of `support/workloads.rs`, not from code per workload:
+//! the workloads (`GROUPS`), the alternatives (`IMPLS`), the sections of the measurements that
+//! are not criterion benchmarks (`SECTIONS`) and the goals (`TARGETS`).
+//!
+//! No dependencies: the few JSON fields needed are picked out by hand, so while the library does
+//! not build, `rustc --edition 2021 -O examples/bench_report.rs -o /tmp/bench_report &&
+//! /tmp/bench_report` (run from the repository root) does the same.
 
 #[path = "support/rounds.rs"]
 mod rounds;
@@ -23,9 +29,40 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use workloads::{Group, GROUPS, IMPLS};
+use workloads::{Cell, Goal, Group, Section, GROUPS, IMPLS, SECTIONS, TARGETS};
 
 const OURS: &str = "reuse-pool";
+
+/// Our guard API, reported beside `take`/`put` in the targets.
+const OURS_GUARD: &str = "reuse-pool-guard";
+
+/// `take`/`put` and the guard, the APIs the targets judge, with what the targets call them.
+const APIS: [(&str, &str); 2] = [("take/put", OURS), ("guard", OURS_GUARD)];
+
+/// The pool crates a user would pick instead, the "peer crates" of the targets.
+const PEER_CRATES: &[&str] = &[
+    "object-pool",
+    "lockfree-linear",
+    "lockfree-spinlock",
+    "opool",
+    "sharded-slab",
+    "regex-automata (owner thread)",
+    "regex-automata (other threads)",
+];
+
+/// What result files written before regex-automata's owner thread was measured call its
+/// other-threads path.
+const REGEX_BEFORE_OWNER: &str = "regex-automata";
+
+fn is_peer_crate(name: &str) -> bool {
+    PEER_CRATES.contains(&name) || name == REGEX_BEFORE_OWNER
+}
+
+/// Every alternative that is not this crate, the floor or the pipeline's channel baseline:
+/// the peer crates, plain allocation, `Mutex<Vec>`, `ArrayQueue`, the `ThreadLocal` list.
+fn is_alternative(g: &Group, name: &str) -> bool {
+    !name.starts_with(OURS) && Some(name) != g.floor && name != "channel-only"
+}
 
 /// One benchmark of the suite, its rounds taken together.
 struct Row {
@@ -51,53 +88,85 @@ fn main() {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("target"));
     let bench_dir = target.join("reuse-pool-bench");
-    let run = read_tsv(&bench_dir.join("run.tsv"));
+    let tsv = |name: &str| Tsv::read(&bench_dir.join(format!("{name}.tsv")));
+    let run = tsv("run");
     // A run records its rounds; one that does not ran one round of each group.
     let rounds = run
-        .iter()
-        .find(|f| f.len() >= 2 && f[0] == "rounds")
-        .and_then(|f| f[1].parse().ok())
+        .get("rounds", "value")
+        .and_then(|v| v.parse().ok())
         .unwrap_or(1);
-    let rows = read_results(&bench_dir.join("results.tsv"), rounds);
+    let rows = read_results(&tsv("results"), rounds);
     if rows.is_empty() {
+        let path = bench_dir.join("results.tsv");
         eprintln!(
             "no {}: run `cargo bench --bench pool` first",
-            bench_dir.join("results.tsv").display()
+            path.display()
         );
         std::process::exit(1);
     }
-    let est = read_criterion(&target.join("criterion"));
-    let memory = read_tsv(&bench_dir.join("memory.tsv"));
-    let live = read_tsv(&bench_dir.join("live.tsv"));
-
-    let t = Table { est: &est, rounds };
-    let md = markdown(&rows, &t, &memory, &live, &run);
-    let svg = svg(&rows, &t);
+    let r = Report {
+        est: read_criterion(&target.join("criterion")),
+        rounds,
+        rows,
+        run,
+        files: SECTIONS.iter().map(|s| (s.id, tsv(s.id))).collect(),
+    };
     fs::create_dir_all("docs").expect("create docs/");
-    fs::write("docs/BENCHMARKS.md", md).expect("write docs/BENCHMARKS.md");
-    fs::write("docs/benchmarks.svg", svg).expect("write docs/benchmarks.svg");
+    fs::write("docs/BENCHMARKS.md", r.markdown()).expect("write docs/BENCHMARKS.md");
+    fs::write("docs/benchmarks.svg", r.svg()).expect("write docs/benchmarks.svg");
     eprintln!("wrote docs/BENCHMARKS.md and docs/benchmarks.svg");
 }
 
 // ---- input -----------------------------------------------------------------------------------
 
-fn read_tsv(path: &Path) -> Vec<Vec<String>> {
-    let text = fs::read_to_string(path).unwrap_or_default();
-    text.lines()
-        .skip(1)
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| l.split('\t').map(String::from).collect())
-        .collect()
+/// One of the bench's tab-separated files: the field names of its header line, and its rows.
+struct Tsv {
+    head: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Tsv {
+    /// The file at `path`; empty when there is none.
+    fn read(path: &Path) -> Tsv {
+        let text = fs::read_to_string(path).unwrap_or_default();
+        let split = |l: &str| l.split('\t').map(String::from).collect::<Vec<_>>();
+        let mut lines = text.lines();
+        Tsv {
+            head: lines.next().map(split).unwrap_or_default(),
+            rows: lines.filter(|l| !l.trim().is_empty()).map(split).collect(),
+        }
+    }
+    /// The rows that have every field of the header.
+    fn full(&self) -> impl Iterator<Item = &[String]> {
+        let n = self.head.len();
+        self.rows
+            .iter()
+            .map(Vec::as_slice)
+            .filter(move |r| r.len() >= n)
+    }
+    /// Field `name` of `row`.
+    fn field<'a>(&self, row: &'a [String], name: &str) -> Option<&'a str> {
+        let i = self.head.iter().position(|h| h == name)?;
+        row.get(i).map(String::as_str)
+    }
+    /// Field `name` of the first row whose first field is `key`.
+    fn get(&self, key: &str, name: &str) -> Option<&str> {
+        self.field(self.full().find(|r| r[0] == key)?, name)
+    }
+    /// [`Tsv::get`] as a number.
+    fn num(&self, key: &str, name: &str) -> Option<f64> {
+        self.get(key, name)?.parse().ok()
+    }
 }
 
 /// The rows of `results.tsv`, one per benchmark with its rounds `1..=rounds` taken together
 /// (rows of later rounds left there by an earlier run with more rounds are skipped), in the order
 /// in which round 1 wrote them.
-fn read_results(path: &Path, rounds: usize) -> Vec<Row> {
+fn read_results(results: &Tsv, rounds: usize) -> Vec<Row> {
     let mut rows: Vec<Row> = Vec::new();
     // (creates, gets) summed over the rounds, per row; `None` once a round did not count.
     let mut counts: Vec<Option<(u64, u64)>> = Vec::new();
-    for f in read_tsv(path).into_iter().filter(|f| f.len() >= 7) {
+    for f in results.rows.iter().filter(|f| f.len() >= 7) {
         let (id, round) = split_round(&f[0]);
         if round > rounds {
             continue;
@@ -134,29 +203,17 @@ fn read_criterion(root: &Path) -> HashMap<(String, String, String), Est> {
     let mut out = HashMap::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
-        let Ok(entries) = fs::read_dir(&dir) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let p = e.path();
+        let entries = fs::read_dir(&dir).into_iter().flatten().flatten();
+        for p in entries.map(|e| e.path()) {
             if p.is_dir() {
                 stack.push(p);
-            } else if p.file_name().is_some_and(|n| n == "benchmark.json")
-                && dir.file_name().is_some_and(|n| n == "new")
-            {
-                let (Ok(b), Ok(e)) = (
-                    fs::read_to_string(&p),
-                    fs::read_to_string(dir.join("estimates.json")),
-                ) else {
-                    continue;
-                };
-                let (Some(g), Some(f)) = (json_str(&b, "group_id"), json_str(&b, "function_id"))
-                else {
-                    continue;
-                };
-                let v = json_str(&b, "value_str").unwrap_or_default();
-                if let Some(est) = median(&e) {
-                    out.insert((g, f, v), est);
+            } else if p.ends_with("new/benchmark.json") {
+                let read = |name| fs::read_to_string(dir.join(name)).unwrap_or_default();
+                let (b, e) = (read("benchmark.json"), read("estimates.json"));
+                let id = |key| json_str(&b, key);
+                if let (Some(g), Some(f), Some(e)) = (id("group_id"), id("function_id"), median(&e))
+                {
+                    out.insert((g, f, id("value_str").unwrap_or_default()), e);
                 }
             }
         }
@@ -209,47 +266,57 @@ fn median(estimates: &str) -> Option<Est> {
 
 // ---- machine ---------------------------------------------------------------------------------
 
-fn machine() -> Vec<(String, String)> {
-    let cpuinfo = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpuinfo
-        .lines()
-        .find(|l| l.starts_with("model name"))
-        .and_then(|l| l.split(':').nth(1))
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|| "unknown".into());
-    let nproc = std::thread::available_parallelism()
-        .map(|n| n.get().to_string())
-        .unwrap_or_else(|_| "?".into());
-    let kernel = fs::read_to_string("/proc/sys/kernel/osrelease")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|_| std::env::consts::OS.into());
-    let mem = fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| {
-            m.lines()
-                .find(|l| l.starts_with("MemTotal"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|k| k.parse::<u64>().ok())
-        })
-        .map(|kib| format!("{:.1} GiB", kib as f64 / (1024.0 * 1024.0)))
-        .unwrap_or_else(|| "?".into());
-    let cmd = |c: &str, args: &[&str]| {
-        Command::new(c)
-            .args(args)
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-            .unwrap_or_else(|| "?".into())
+/// The rows of the "Machine and command" table: this machine, then what `run.tsv` recorded.
+fn machine(run: &Tsv) -> Vec<(&'static str, String)> {
+    let read = |path: &str| fs::read_to_string(path).unwrap_or_default();
+    // The line of a /proc file that starts with `key`.
+    let line = |path: &str, key: &str| {
+        let text = read(path);
+        text.lines().find(|l| l.starts_with(key)).map(String::from)
     };
-    vec![
-        ("CPU".into(), model),
-        ("nproc".into(), nproc),
-        ("memory".into(), mem),
-        ("kernel".into(), kernel),
-        ("rustc".into(), cmd("rustc", &["-V"])),
-    ]
+    let model = line("/proc/cpuinfo", "model name")
+        .and_then(|l| Some(l.split(':').nth(1)?.trim().to_string()));
+    let mem = line("/proc/meminfo", "MemTotal")
+        .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map(|kib| format!("{:.1} GiB", kib as f64 / (1024.0 * 1024.0)));
+    let nproc = std::thread::available_parallelism().map_or("?".into(), |n| n.to_string());
+    let kernel = fs::read_to_string("/proc/sys/kernel/osrelease");
+    let kernel = kernel.map_or(std::env::consts::OS.into(), |k| k.trim().to_string());
+    let rustc = Command::new("rustc").arg("-V").output().ok();
+    let rustc = rustc.filter(|o| o.status.success()).map(|o| o.stdout);
+    let rustc = rustc.map_or("?".into(), |o| {
+        String::from_utf8_lossy(&o).trim().to_string()
+    });
+    let (model, mem) = (model.unwrap_or("unknown".into()), mem.unwrap_or("?".into()));
+    let mut rows = vec![("CPU", model), ("nproc", nproc), ("memory", mem)];
+    rows.extend([("kernel", kernel), ("rustc", rustc)]);
+    let kv = |key: &str| run.get(key, "value");
+    let commit = kv("commit").unwrap_or("not recorded by this run");
+    rows.push(("commit benchmarked", commit.into()));
+    if let Some(s) = kv("started").and_then(|s| s.parse().ok()) {
+        rows.push(("last bench run", utc(s)));
+    }
+    if let Some(a) = kv("args") {
+        rows.push(("its arguments", format!("`{a}`")));
+    }
+    if let Some(c) = kv("clock") {
+        rows.push(("clock", if c == "cpu" { CPU_CLOCK } else { "wall" }.into()));
+    }
+    let loads = [
+        ("loadavg_start", "loadavg at start"),
+        ("loadavg_end", "loadavg at end"),
+    ];
+    for (k, words) in loads {
+        if let Some(l) = kv(k) {
+            rows.push((words, l.into()));
+        }
+    }
+    rows
 }
+
+/// The clock row of a run with `REUSE_POOL_BENCH_CLOCK=cpu`.
+const CPU_CLOCK: &str =
+    "`REUSE_POOL_BENCH_CLOCK=cpu`: per-thread CPU time (pipeline and churn: wall)";
 
 /// `YYYY-MM-DD HH:MM UTC` for Unix seconds (Howard Hinnant's civil-from-days).
 fn utc(secs: u64) -> String {
@@ -269,6 +336,93 @@ fn utc(secs: u64) -> String {
         rem / 3600,
         (rem % 3600) / 60
     )
+}
+
+// ---- the run, read through its rounds --------------------------------------------------------
+
+/// The run's results: criterion's estimates read through the rounds, and the bench's own files.
+///
+/// A benchmark's figure is the median over the rounds of criterion's median in each round; a
+/// ratio between two benchmarks is the median over the rounds of their ratio within the round,
+/// so that a slow spell of the machine, which lands in one round, moves both sides of that
+/// round's ratio and not the result.
+struct Report {
+    est: HashMap<(String, String, String), Est>,
+    rounds: usize,
+    rows: Vec<Row>,
+    run: Tsv,
+    /// The file of each [`Section`], by its id.
+    files: HashMap<&'static str, Tsv>,
+}
+
+/// The median of `v` (the mean of the middle two for an even count); `None` when empty.
+fn median_of(mut v: Vec<f64>) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    Some(if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    })
+}
+
+impl Report {
+    /// Criterion's estimate for round `round` (from 1) of a benchmark.
+    fn round(&self, group: &str, name: &str, threads: &str, round: usize) -> Option<Est> {
+        let key = (round_group(group, round), name.into(), threads.into());
+        self.est.get(&key).copied()
+    }
+    /// `f` of every round, for the rounds where it has a value.
+    fn per_round(&self, f: impl Fn(usize) -> Option<f64>) -> Vec<f64> {
+        (1..=self.rounds).filter_map(f).collect()
+    }
+    /// The median over the rounds, with the lowest and highest round (criterion's 95% interval
+    /// when the run had one round).
+    fn get(&self, group: &str, name: &str, threads: &str) -> Option<Est> {
+        if self.rounds == 1 {
+            return self.round(group, name, threads, 1);
+        }
+        let v = self.per_round(|r| Some(self.round(group, name, threads, r)?.median));
+        Some(Est {
+            median: median_of(v.clone())?,
+            lo: v.iter().copied().fold(f64::INFINITY, f64::min),
+            hi: v.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        })
+    }
+    /// `name`'s time divided by `to`'s within each round, for the rounds that have both.
+    fn ratios(&self, group: &str, name: &str, threads: &str, to: &str) -> Vec<f64> {
+        self.per_round(|r| {
+            let to = self.round(group, to, threads, r)?.median;
+            Some(self.round(group, name, threads, r)?.median / to)
+        })
+    }
+    /// The median over the rounds of `name`'s time divided by `to`'s in the same round.
+    fn ratio(&self, g: &Group, r: &Row, to: Option<&str>) -> Option<f64> {
+        median_of(self.ratios(g.id, &r.name, &r.threads, to?))
+    }
+    /// The fastest benchmark at `th` threads in `g` among the names `keep` accepts, (name, ns):
+    /// over the rounds' medians (`round == None`) or in one round.
+    fn fastest(
+        &self,
+        g: &Group,
+        th: &str,
+        round: Option<usize>,
+        keep: &dyn Fn(&str) -> bool,
+    ) -> Option<(String, f64)> {
+        let rows = self.rows.iter();
+        rows.filter(|r| r.group == g.id && r.threads == th && keep(&r.name))
+            .filter_map(|r| {
+                let e = match round {
+                    None => self.get(g.id, &r.name, th),
+                    Some(k) => self.round(g.id, &r.name, th, k),
+                };
+                Some((r.name.clone(), e?.median))
+            })
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+    }
 }
 
 // ---- markdown --------------------------------------------------------------------------------
@@ -304,343 +458,6 @@ fn fmt_cpg(c: Option<f64>) -> String {
     }
 }
 
-/// Criterion's estimates, read through the rounds of the run.
-///
-/// A benchmark's figure is the median over the rounds of criterion's median in each round; a
-/// ratio between two benchmarks is the median over the rounds of their ratio within the round,
-/// so that a slow spell of the machine, which lands in one round, moves both sides of that
-/// round's ratio and not the result.
-struct Table<'a> {
-    est: &'a HashMap<(String, String, String), Est>,
-    rounds: usize,
-}
-
-/// The median of `v` (the mean of the middle two for an even count); `None` when empty.
-fn median_of(mut v: Vec<f64>) -> Option<f64> {
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    Some(if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    })
-}
-
-impl Table<'_> {
-    /// Criterion's estimate for round `round` (from 1) of a benchmark.
-    fn round(&self, group: &str, name: &str, threads: &str, round: usize) -> Option<Est> {
-        self.est
-            .get(&(round_group(group, round), name.into(), threads.into()))
-            .copied()
-    }
-    /// `f` of every round, for the rounds where it has a value.
-    fn per_round(&self, f: impl Fn(usize) -> Option<f64>) -> Vec<f64> {
-        (1..=self.rounds).filter_map(f).collect()
-    }
-    /// The median over the rounds, with the lowest and highest round (criterion's 95% interval
-    /// when the run had one round).
-    fn get(&self, group: &str, name: &str, threads: &str) -> Option<Est> {
-        if self.rounds == 1 {
-            return self.round(group, name, threads, 1);
-        }
-        let v = self.per_round(|r| Some(self.round(group, name, threads, r)?.median));
-        Some(Est {
-            median: median_of(v.clone())?,
-            lo: v.iter().copied().fold(f64::INFINITY, f64::min),
-            hi: v.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-        })
-    }
-    /// `name`'s time divided by `to`'s within each round, for the rounds that have both.
-    fn ratios(&self, group: &str, name: &str, threads: &str, to: &str) -> Vec<f64> {
-        self.per_round(|r| {
-            Some(
-                self.round(group, name, threads, r)?.median
-                    / self.round(group, to, threads, r)?.median,
-            )
-        })
-    }
-    /// The median over the rounds of `name`'s time divided by `to`'s in the same round.
-    fn ratio(&self, g: &Group, r: &Row, to: Option<&str>) -> Option<f64> {
-        median_of(self.ratios(g.id, &r.name, &r.threads, to?))
-    }
-}
-
-/// The pool crates a user would pick instead, the "peer crates" of the targets.
-const PEER_CRATES: &[&str] = &[
-    "object-pool",
-    "lockfree-linear",
-    "lockfree-spinlock",
-    "opool",
-    "sharded-slab",
-    "regex-automata (owner thread)",
-    "regex-automata (other threads)",
-];
-
-/// Our guard API, reported beside `take`/`put` in the targets.
-const OURS_GUARD: &str = "reuse-pool-guard";
-
-/// What result files written before regex-automata's owner thread was measured call its
-/// other-threads path.
-const REGEX_BEFORE_OWNER: &str = "regex-automata";
-
-fn is_peer_crate(name: &str) -> bool {
-    PEER_CRATES.contains(&name) || name == REGEX_BEFORE_OWNER
-}
-
-/// Every alternative that is not this crate, the floor or the pipeline's channel baseline:
-/// the peer crates, plain allocation, `Mutex<Vec>`, `ArrayQueue`, the `ThreadLocal` list.
-fn is_alternative(g: &Group, name: &str) -> bool {
-    !name.starts_with(OURS) && Some(name) != g.floor && name != "channel-only"
-}
-
-fn markdown(
-    rows: &[Row],
-    t: &Table<'_>,
-    memory: &[Vec<String>],
-    live: &[Vec<String>],
-    run: &[Vec<String>],
-) -> String {
-    let mut md = String::new();
-    let _ = writeln!(md, "# Benchmarks\n");
-    let _ = writeln!(
-        md,
-        "Generated by `examples/bench_report.rs` from the criterion output of `benches/pool.rs`. \
-         {} On a shared or small machine timings are noisy, so read the ratios as rough factors, \
-         not as precise figures.\n",
-        if t.rounds > 1 {
-            format!(
-                "The suite ran every timed group {} times in a row (`REUSE_POOL_BENCH_ROUNDS`), \
-                 each round with the alternatives in another order; a figure is the median over \
-                 the rounds of criterion's median in each round, and a ratio is the median of \
-                 the ratios taken within each round, so a slow spell of the machine, which lands \
-                 in one round, moves both sides of a ratio together.",
-                t.rounds
-            )
-        } else {
-            "Ratios come from one round of the suite on one machine.".to_string()
-        }
-    );
-    let _ = writeln!(md, "## Machine and command\n");
-    let _ = writeln!(md, "| | |\n|---|---|");
-    for (k, v) in machine() {
-        let _ = writeln!(md, "| {k} | {v} |");
-    }
-    let kv: HashMap<&str, &str> = run
-        .iter()
-        .filter(|f| f.len() >= 2)
-        .map(|f| (f[0].as_str(), f[1].as_str()))
-        .collect();
-    let _ = writeln!(
-        md,
-        "| commit benchmarked | {} |",
-        kv.get("commit")
-            .copied()
-            .unwrap_or("not recorded by this run")
-    );
-    if let Some(s) = kv.get("started").and_then(|s| s.parse().ok()) {
-        let _ = writeln!(md, "| last bench run | {} |", utc(s));
-    }
-    if let Some(a) = kv.get("args") {
-        let _ = writeln!(md, "| its arguments | `{}` |", a);
-    }
-    let cpu_clock = kv.get("clock") == Some(&"cpu");
-    if kv.contains_key("clock") {
-        let _ = writeln!(
-            md,
-            "| clock | {} |",
-            if cpu_clock {
-                "`REUSE_POOL_BENCH_CLOCK=cpu`: per-thread CPU time (pipeline and churn: wall)"
-            } else {
-                "wall"
-            }
-        );
-    }
-    for k in ["loadavg_start", "loadavg_end"] {
-        if let Some(l) = kv.get(k) {
-            let _ = writeln!(md, "| {} | {l} |", k.replace('_', " at "));
-        }
-    }
-    let _ = writeln!(
-        md,
-        "\nReproduce (all groups, {} rounds, take about {} minutes; a group name as filter runs \
-         one, and `REUSE_POOL_BENCH_ROUNDS=N` sets the rounds):\n\n\
-         ```sh\n{}cargo bench --bench pool\ncargo run --release --example bench_report\n```\n",
-        t.rounds,
-        3 + 5 * t.rounds,
-        if cpu_clock {
-            "REUSE_POOL_BENCH_CLOCK=cpu "
-        } else {
-            ""
-        }
-    );
-    if cpu_clock {
-        let _ = writeln!(
-            md,
-            "This run used `REUSE_POOL_BENCH_CLOCK=cpu`: the workloads that never block report \
-             the mean of the threads' own CPU time (`CLOCK_THREAD_CPUTIME_ID`) instead of wall \
-             time, which keeps time spent descheduled on a busy machine out of the figures (and \
-             also time spent asleep on a contended lock: it flatters `mutex-vec` and \
-             `object-pool` at 2 threads). The pipeline and churn always use wall time.\n"
-        );
-    }
-    let _ = writeln!(
-        md,
-        "Threads start together on a `Barrier`; each benchmark returns the wall time from the \
-         first thread's start to the last one's end divided by the objects one thread handled, \
-         i.e. **per-thread ns per object** (lower is better). `× floor` divides by the hand-rolled \
-         `thread_local!` `RefCell<Vec<Vec<u8>>>` free list at the same thread count (in the \
-         pipeline: by the channel alone); `× reuse-pool` divides by reuse-pool. `creates/get` \
-         counts `create` calls over the whole benchmark, warm-up included, summed over the rounds. \
-         {} Thread `t` of a benchmark is pinned to CPU \
-         `t` when there are enough CPUs (`REUSE_POOL_BENCH_PIN=0` turns it off); every \
-         alternative's get and put are inlined into the loop; each group first runs its \
-         workload untimed for 0.5 s.\n",
-        if t.rounds > 1 {
-            "`median` is the median over the rounds of criterion's median in each round, and \
-             `range` the lowest and highest of those round medians."
-        } else {
-            "`median` is the median of criterion's samples, and `range` its 95% confidence \
-             interval."
-        }
-    );
-    let _ = writeln!(md, "Implementations:\n");
-    for (n, d) in IMPLS {
-        let _ = writeln!(md, "- `{n}`: {d}");
-    }
-    if rows.iter().any(|r| r.name == REGEX_BEFORE_OWNER) {
-        let _ = writeln!(
-            md,
-            "- `{REGEX_BEFORE_OWNER}`: this run's name for `regex-automata (other threads)` (it \
-             predates the owner-thread measurement)"
-        );
-    }
-    let _ = writeln!(md);
-
-    let _ = writeln!(md, "## Targets\n");
-    let _ = writeln!(
-        md,
-        "Verdicts for `take`/`put` and for the guard, against the peer crates ({}); the \
-         fastest of the other alternatives (plain allocation, `Mutex<Vec>`, `ArrayQueue`, the \
-         `ThreadLocal` list) is given beside them.\n",
-        PEER_CRATES
-            .iter()
-            .map(|p| format!("`{p}`"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    for line in targets(t, rows, memory, live) {
-        let _ = writeln!(md, "- {line}");
-    }
-    let _ = writeln!(md, "\n![ratios](benchmarks.svg)\n");
-
-    for g in GROUPS {
-        let rs: Vec<&Row> = rows.iter().filter(|r| r.group == g.id).collect();
-        if rs.is_empty() {
-            continue;
-        }
-        let _ = writeln!(md, "## {}\n\n{}.\n", g.title, g.unit);
-        let _ = writeln!(
-            md,
-            "| impl | threads | median | range | × floor | × reuse-pool | creates/get | notes |\n\
-             |---|---:|---:|---:|---:|---:|---:|---|"
-        );
-        for r in rs {
-            let e = t.get(g.id, &r.name, &r.threads);
-            let name = if r.name.starts_with(OURS) {
-                format!("**{}**", r.name)
-            } else {
-                r.name.clone()
-            };
-            let (med, ci) = match e {
-                Some(e) => (
-                    fmt_ns(e.median),
-                    format!("{}–{}", fmt_ns(e.lo), fmt_ns(e.hi)),
-                ),
-                None if r.note.starts_with("n/a") => ("n/a".into(), String::new()),
-                None => ("not run".into(), String::new()),
-            };
-            let _ = writeln!(
-                md,
-                "| {name} | {} | {med} | {ci} | {} | {} | {} | {} |",
-                r.threads,
-                fmt_ratio(t.ratio(g, r, g.floor)),
-                fmt_ratio(t.ratio(g, r, Some(OURS)).filter(|_| g.floor.is_some())),
-                fmt_cpg(r.creates_per_get),
-                r.note.replace('|', "\\|"),
-            );
-        }
-        let _ = writeln!(md);
-    }
-
-    if !memory.is_empty() {
-        let _ = writeln!(
-            md,
-            "## memory — RSS with 100 MiB of idle buffers, then after two cleanup cycles\n\n\
-             16 threads each get 100 buffers of 64 KiB at once (every byte written), return them \
-             and stay alive and idle; then `reuse_pool::cleanup()` runs twice. RSS from \
-             `/proc/self/statm`, as MiB above the RSS before the pool was created. \
-             \"+ malloc_trim\" also asks glibc to give its free memory back; the mimalloc and \
-             jemalloc rows keep freed pages for their own decay periods.\n"
-        );
-        let _ = writeln!(
-            md,
-            "| impl | start | idle (filled) | after cycle 1 | after cycle 2 | + malloc_trim | notes |\n\
-             |---|---:|---:|---:|---:|---:|---|"
-        );
-        for f in memory.iter().filter(|f| f.len() >= 8) {
-            let start: f64 = f[1].parse().unwrap_or(0.0);
-            let d = |s: &str| {
-                s.parse::<f64>()
-                    .map(|v| format!("{:+.1}", v - start))
-                    .unwrap_or_else(|_| "—".into())
-            };
-            let name = bold_ours(&f[0]);
-            let _ = writeln!(
-                md,
-                "| {name} | {} MiB | {} | {} | {} | {} | {} |",
-                f[1],
-                d(&f[2]),
-                d(&f[3]),
-                d(&f[4]),
-                d(&f[5]),
-                f[7]
-            );
-        }
-        let _ = writeln!(md);
-    }
-
-    if !live.is_empty() {
-        let _ = writeln!(
-            md,
-            "## live threads — the single-thread hit on each of {} threads\n\n\
-             That many threads registered with one pool (the floor: as many threads with their \
-             own lists); each in turn runs `get_put`'s loop alone while the others wait, \
-             unpinned, in one run of the suite (not one per round). A thread's figure is the \
-             median of its turns; the spread shows costs that depend on where a thread's state \
-             sits in memory, since the code is the same for all.\n",
-            live.first().map_or("64", |f| f[1].as_str())
-        );
-        let _ = writeln!(
-            md,
-            "| impl | threads | fastest | median | slowest | slowest / fastest |\n\
-             |---|---:|---:|---:|---:|---:|"
-        );
-        for f in live.iter().filter(|f| f.len() >= 6) {
-            let name = bold_ours(&f[0]);
-            let _ = writeln!(
-                md,
-                "| {name} | {} | {} ns | {} ns | {} ns | {} |",
-                f[1], f[2], f[3], f[4], f[5]
-            );
-        }
-        let _ = writeln!(md);
-    }
-    md
-}
-
 /// An implementation's name, in bold if it is this crate's.
 fn bold_ours(name: &str) -> String {
     if name.starts_with(OURS) {
@@ -650,181 +467,356 @@ fn bold_ours(name: &str) -> String {
     }
 }
 
-/// The goals from the issue, each as met / missed with the numbers behind it. The verdicts
-/// judge `take`/`put` and the guard separately, against the peer crates (`PEER_CRATES`); the
-/// fastest of all the other alternatives is given beside them.
-fn targets(
-    t: &Table<'_>,
-    rows: &[Row],
-    memory: &[Vec<String>],
-    live: &[Vec<String>],
-) -> Vec<String> {
-    let mut out = Vec::new();
-    let verdict = |ok: Option<bool>| match ok {
+/// A markdown table: the columns' heads, each right-aligned (`true`) or not, then the rows'
+/// cells, then a blank line.
+fn table(md: &mut String, heads: &[(&str, bool)], rows: impl Iterator<Item = Vec<String>>) {
+    let line = |cells: Vec<String>| format!("| {} |\n", cells.join(" | "));
+    md.push_str(&line(heads.iter().map(|h| h.0.to_string()).collect()));
+    let align: Vec<&str> = heads
+        .iter()
+        .map(|h| if h.1 { "---:" } else { "---" })
+        .collect();
+    let _ = writeln!(md, "|{}|", align.join("|"));
+    rows.for_each(|r| md.push_str(&line(r)));
+    md.push('\n');
+}
+
+/// The columns of a workload's table.
+#[rustfmt::skip]
+const GROUP_COLUMNS: &[(&str, bool)] = &[
+    ("impl", false), ("threads", true), ("median", true), ("range", true), ("× floor", true),
+    ("× reuse-pool", true), ("creates/get", true), ("notes", false),
+];
+
+impl Report {
+    fn markdown(&self) -> String {
+        let (rounds, several) = (self.rounds, self.rounds > 1);
+        let mut md = String::new();
+        let _ = writeln!(
+            md,
+            "# Benchmarks\n\n\
+             Generated by `examples/bench_report.rs` from the criterion output of \
+             `benches/pool.rs`. {} On a shared or small machine timings are noisy, so read the \
+             ratios as rough factors, not as precise figures.\n",
+            if several {
+                format!(
+                    "The suite ran every timed group {rounds} times in a row \
+                     (`REUSE_POOL_BENCH_ROUNDS`), each round with the alternatives in another \
+                     order; a figure is the median over the rounds of criterion's median in each \
+                     round, and a ratio is the median of the ratios taken within each round, so a \
+                     slow spell of the machine, which lands in one round, moves both sides of a \
+                     ratio together."
+                )
+            } else {
+                "Ratios come from one round of the suite on one machine.".to_string()
+            }
+        );
+        md.push_str("## Machine and command\n\n| | |\n|---|---|\n");
+        for (k, v) in machine(&self.run) {
+            let _ = writeln!(md, "| {k} | {v} |");
+        }
+        let cpu_clock = self.run.get("clock", "value") == Some("cpu");
+        let _ = writeln!(
+            md,
+            "\nReproduce (all groups, {rounds} rounds, take about {} minutes; a group name as \
+             filter runs one, and `REUSE_POOL_BENCH_ROUNDS=N` sets the rounds):\n\n\
+             ```sh\n{}cargo bench --bench pool\ncargo run --release --example bench_report\n```\n",
+            3 + 5 * rounds,
+            if cpu_clock {
+                "REUSE_POOL_BENCH_CLOCK=cpu "
+            } else {
+                ""
+            }
+        );
+        if cpu_clock {
+            let _ = writeln!(
+                md,
+                "This run used `REUSE_POOL_BENCH_CLOCK=cpu`: the workloads that never block \
+                 report the mean of the threads' own CPU time (`CLOCK_THREAD_CPUTIME_ID`) instead \
+                 of wall time, which keeps time spent descheduled on a busy machine out of the \
+                 figures (and also time spent asleep on a contended lock: it flatters `mutex-vec` \
+                 and `object-pool` at 2 threads). The pipeline and churn always use wall time.\n"
+            );
+        }
+        let _ = writeln!(
+            md,
+            "Threads start together on a `Barrier`; each benchmark returns the wall time from \
+             the first thread's start to the last one's end divided by the objects one thread \
+             handled, i.e. **per-thread ns per object** (lower is better). `× floor` divides by \
+             the hand-rolled `thread_local!` `RefCell<Vec<Vec<u8>>>` free list at the same thread \
+             count (in the pipeline: by the channel alone); `× reuse-pool` divides by reuse-pool. \
+             `creates/get` counts `create` calls over the whole benchmark, warm-up included, \
+             summed over the rounds. {} Thread `t` of a benchmark is pinned to CPU `t` when there \
+             are enough CPUs (`REUSE_POOL_BENCH_PIN=0` turns it off); every alternative's get and \
+             put are inlined into the loop; each group first runs its workload untimed for 0.5 \
+             s.\n",
+            if several {
+                "`median` is the median over the rounds of criterion's median in each round, and \
+                 `range` the lowest and highest of those round medians."
+            } else {
+                "`median` is the median of criterion's samples, and `range` its 95% confidence \
+                 interval."
+            }
+        );
+        md.push_str("Implementations:\n\n");
+        for (n, d) in IMPLS {
+            let _ = writeln!(md, "- `{n}`: {d}");
+        }
+        if self.rows.iter().any(|r| r.name == REGEX_BEFORE_OWNER) {
+            let _ = writeln!(
+                md,
+                "- `{REGEX_BEFORE_OWNER}`: this run's name for `regex-automata (other threads)` \
+                 (it predates the owner-thread measurement)"
+            );
+        }
+        let peers: Vec<String> = PEER_CRATES.iter().map(|p| format!("`{p}`")).collect();
+        let _ = writeln!(
+            md,
+            "\n## Targets\n\n\
+             Verdicts for `take`/`put` and for the guard, against the peer crates ({}); the \
+             fastest of the other alternatives (plain allocation, `Mutex<Vec>`, `ArrayQueue`, the \
+             `ThreadLocal` list) is given beside them.\n",
+            peers.join(", ")
+        );
+        for line in self.targets() {
+            let _ = writeln!(md, "- {line}");
+        }
+        md.push_str("\n![ratios](benchmarks.svg)\n\n");
+
+        for g in GROUPS {
+            let rows: Vec<&Row> = self.rows.iter().filter(|r| r.group == g.id).collect();
+            if rows.is_empty() {
+                continue;
+            }
+            let _ = writeln!(md, "## {}\n\n{}.\n", g.title, g.unit);
+            let cells = rows.into_iter().map(|r| {
+                let (med, range) = match self.get(g.id, &r.name, &r.threads) {
+                    Some(e) => (
+                        fmt_ns(e.median),
+                        format!("{}–{}", fmt_ns(e.lo), fmt_ns(e.hi)),
+                    ),
+                    None if r.note.starts_with("n/a") => ("n/a".into(), String::new()),
+                    None => ("not run".into(), String::new()),
+                };
+                let to_ours = self.ratio(g, r, Some(OURS)).filter(|_| g.floor.is_some());
+                vec![
+                    bold_ours(&r.name),
+                    r.threads.clone(),
+                    med,
+                    range,
+                    fmt_ratio(self.ratio(g, r, g.floor)),
+                    fmt_ratio(to_ours),
+                    fmt_cpg(r.creates_per_get),
+                    r.note.replace('|', "\\|"),
+                ]
+            });
+            table(&mut md, GROUP_COLUMNS, cells);
+        }
+        for sec in SECTIONS {
+            section(&mut md, sec, &self.files[sec.id]);
+        }
+        md
+    }
+}
+
+/// A [`Section`] of the report, if the run wrote its file.
+fn section(md: &mut String, sec: &Section, f: &Tsv) {
+    let Some(first) = f.rows.first() else {
+        return;
+    };
+    let mut title = sec.title.to_string();
+    for (name, v) in f.head.iter().zip(first) {
+        title = title.replace(&format!("{{{name}}}"), v);
+    }
+    let _ = writeln!(md, "## {title}\n\n{}\n", sec.about);
+    let right = |c: &Cell| matches!(c, Cell::Number(..) | Cell::Delta(..));
+    let heads: Vec<(&str, bool)> = sec.columns.iter().map(|c| (c.0, right(&c.1))).collect();
+    let cells = f.full().map(|row| {
+        let field = |name| f.field(row, name).unwrap_or_default();
+        let cell = |c: &Cell| match *c {
+            Cell::Impl(name) => bold_ours(field(name)),
+            Cell::Number(name, unit) => format!("{}{unit}", field(name)),
+            Cell::Delta(name, from) => field(name).parse::<f64>().map_or("—".into(), |v| {
+                format!("{:+.1}", v - field(from).parse().unwrap_or(0.0))
+            }),
+            Cell::Text(name) => field(name).to_string(),
+        };
+        sec.columns.iter().map(|c| cell(&c.1)).collect()
+    });
+    table(md, &heads, cells);
+}
+
+// ---- targets ---------------------------------------------------------------------------------
+
+fn verdict(ok: Option<bool>) -> &'static str {
+    match ok {
         Some(true) => "**met**",
         Some(false) => "**missed**",
         None => "not measured",
-    };
-    // The fastest row at `threads` in `g` among the names `keep` accepts, (name, ns): over the
-    // rounds' medians (`round == None`) or in one round.
-    let fastest = |g: &Group, threads: &str, round: Option<usize>, keep: &dyn Fn(&str) -> bool| {
-        rows.iter()
-            .filter(|r| r.group == g.id && r.threads == threads && keep(&r.name))
-            .filter_map(|r| {
-                let e = match round {
-                    None => t.get(g.id, &r.name, threads),
-                    Some(k) => t.round(g.id, &r.name, threads, k),
-                };
-                e.map(|e| (r.name.clone(), e.median))
-            })
-            .min_by(|a, b| a.1.total_cmp(&b.1))
-    };
-    let peer = |g: &Group, threads: &str| fastest(g, threads, None, &is_peer_crate);
-    let other = |g: &Group, threads: &str| {
-        fastest(g, threads, None, &|n: &str| {
-            is_alternative(g, n) && !is_peer_crate(n)
+    }
+}
+
+impl Report {
+    /// The goals from the issue (`workloads::TARGETS`), each as met / missed with the numbers behind it.
+    /// The verdicts judge `take`/`put` and the guard separately, against the peer crates
+    /// (`PEER_CRATES`); the fastest of all the other alternatives is given beside them.
+    fn targets(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for tg in TARGETS {
+            let id = tg.group;
+            if tg.threads.is_empty() {
+                for (goal, words) in tg.goals {
+                    out.push(format!(
+                        "{words}: {}",
+                        section_target(goal, &self.files[id])
+                    ));
+                }
+            }
+            for &th in tg.threads {
+                let line = self.workload_target(workloads::group(id), th, tg.goals);
+                match tg.threads.len() {
+                    1 => out.push(format!("{id}: {line}")),
+                    _ => out.push(format!("{id}, {th} thread(s): {line}")),
+                }
+            }
+        }
+        out
+    }
+
+    /// Per round: how many times faster `name` is than that round's fastest peer crate.
+    fn vs_peer(&self, g: &Group, name: &str, th: &str) -> Vec<f64> {
+        self.per_round(|k| {
+            let p = self.fastest(g, th, Some(k), &is_peer_crate)?;
+            Some(p.1 / self.round(g.id, name, th, k)?.median)
         })
-    };
-    let named = |p: &Option<(String, f64)>| {
-        p.as_ref()
-            .map_or("—".into(), |p| format!("{} {}", p.0, fmt_ns(p.1)))
-    };
-    let ns = |o: Option<f64>| o.map_or("—".into(), fmt_ns);
-    let median =
-        |g: &Group, name: &str, threads: &str| t.get(g.id, name, threads).map(|e| e.median);
-    let floor = |g: &Group, threads: &str| t.get(g.id, g.floor?, threads).map(|e| e.median);
-    let cpg = |g: &Group, threads: &str| {
-        rows.iter()
-            .find(|r| r.group == g.id && r.name == OURS && r.threads == threads)
-            .and_then(|r| r.creates_per_get)
-    };
-    // Per round: how many times faster `name` is than that round's fastest peer crate.
-    let vs_peer = |g: &Group, name: &str, threads: &str| {
-        t.per_round(|k| {
-            let p = fastest(g, threads, Some(k), &is_peer_crate)?;
-            Some(p.1 / t.round(g.id, name, threads, k)?.median)
-        })
-    };
-    // Per round: `name`'s time over the floor's in that round.
-    let over_floor = |g: &Group, name: &str, threads: &str| {
-        g.floor
-            .map_or(Vec::new(), |floor| t.ratios(g.id, name, threads, floor))
-    };
-    // The verdict on the median of the per-round values, and in how many rounds it held.
-    let judge = |v: &[f64], ok: &dyn Fn(f64) -> bool| {
+    }
+
+    /// The verdict on the median of the per-round values `v`, and in how many rounds it held.
+    fn judge(&self, v: &[f64], ok: &dyn Fn(f64) -> bool) -> String {
         let word = verdict(median_of(v.to_vec()).map(ok));
-        if t.rounds > 1 && !v.is_empty() {
+        if self.rounds > 1 && !v.is_empty() {
             let held = v.iter().filter(|x| ok(**x)).count();
             format!("{word} (held in {held} of {} rounds)", v.len())
         } else {
             word.to_string()
         }
-    };
-    let apis = [("take/put", OURS), ("guard", OURS_GUARD)];
-
-    // (group, most × floor, how much faster than the fastest peer crate, that target's words)
-    let floor_and_peer_targets = [
-        ("get_put", 1.3, 1.0, "no slower than any peer crate"),
-        (
-            "overflow",
-            2.0,
-            2.0,
-            "≥ 2× faster than the fastest peer crate",
-        ),
-    ];
-    for (id, max_floor, speedup, peer_target) in floor_and_peer_targets {
-        let g = workloads::group(id);
-        for th in ["1", "2"] {
-            let parts: Vec<String> = apis
-                .iter()
-                .filter(|(_, name)| median(g, name, th).is_some() || *name == OURS)
-                .map(|(api, name)| {
-                    let (f, p) = (over_floor(g, name, th), vs_peer(g, name, th));
-                    format!(
-                        "{api} {} ({} floor) ≤ {max_floor}× floor: {}, {peer_target}: {} \
-                         (fastest peer crate ÷ {api}: {})",
-                        ns(median(g, name, th)),
-                        fmt_ratio(median_of(f.clone())),
-                        judge(&f, &|x| x <= max_floor),
-                        judge(&p, &|x| x >= speedup),
-                        fmt_ratio(median_of(p.clone())),
-                    )
-                })
-                .collect();
-            out.push(format!(
-                "{id}, {th} thread(s): {}. Floor {}, fastest peer crate {}, fastest other alternative {}",
-                parts.join("; "),
-                ns(floor(g, th)),
-                named(&peer(g, th)),
-                named(&other(g, th)),
-            ));
-        }
     }
-    for (id, extra) in [("pipeline", true), ("churn", false)] {
-        let g = workloads::group(id);
-        let parts: Vec<String> = apis
+
+    /// A workload's goals at `th` threads: those of each API, then those of the workload.
+    fn workload_target(&self, g: &Group, th: &str, goals: &[(Goal, &str)]) -> String {
+        let ns = |n: &str| {
+            self.get(g.id, n, th)
+                .map_or("—".into(), |e| fmt_ns(e.median))
+        };
+        let named = |keep: &dyn Fn(&str) -> bool| {
+            let f = self.fastest(g, th, None, keep);
+            f.map_or("—".into(), |(name, v)| format!("{name} {}", fmt_ns(v)))
+        };
+        let apis = APIS
             .iter()
-            .filter(|(_, name)| median(g, name, "2").is_some() || *name == OURS)
-            .map(|(api, name)| {
-                let p = vs_peer(g, name, "2");
+            .filter(|a| a.1 == OURS || self.get(g.id, a.1, th).is_some());
+        let parts: Vec<String> = apis
+            .map(|&api| {
+                let judged = goals
+                    .iter()
+                    .filter_map(|(goal, w)| self.api_goal(g, th, api, goal, w));
                 format!(
-                    "{api} {} faster than every peer crate: {} (fastest peer crate ÷ {api}: {})",
-                    ns(median(g, name, "2")),
-                    judge(&p, &|x| x > 1.0),
-                    fmt_ratio(median_of(p.clone())),
+                    "{} {}{}",
+                    api.0,
+                    ns(api.1),
+                    judged.collect::<Vec<_>>().join(",")
                 )
             })
             .collect();
+        let floor = if goals.iter().any(|g| matches!(g.0, Goal::Floor(_))) {
+            format!("Floor {}, fastest", g.floor.map_or("—".into(), ns))
+        } else {
+            "Fastest".into()
+        };
         let mut line = format!(
-            "{id}: {}. Fastest peer crate {}, fastest other alternative {}",
+            "{}. {floor} peer crate {}, fastest other alternative {}",
             parts.join("; "),
-            named(&peer(g, "2")),
-            named(&other(g, "2")),
+            named(&is_peer_crate),
+            named(&|n| is_alternative(g, n) && !is_peer_crate(n)),
         );
-        if extra {
-            let c = cpg(g, "2");
-            line.push_str(&format!(
-                "; creates ≤ 1% (take/put): {} ({})",
-                verdict(c.map(|c| c <= 0.01)),
-                c.map_or("—".into(), |c| format!("{:.4}% of gets", c * 100.0)),
-            ));
+        for (goal, words) in goals {
+            if let Goal::Creates(most) = *goal {
+                let ours = |r: &&Row| r.group == g.id && r.name == OURS && r.threads == th;
+                let c = self.rows.iter().find(ours).and_then(|r| r.creates_per_get);
+                let share = c.map_or("—".into(), |c| format!("{:.4}% of gets", c * 100.0));
+                let ok = verdict(c.map(|c| c <= most));
+                let _ = write!(line, "; {words}: {ok} ({share})");
+            }
         }
-        out.push(line);
+        line
     }
-    let mem = memory.iter().find(|f| f.len() >= 8 && f[0] == OURS);
-    let delta = mem.and_then(|f| Some(f[4].parse::<f64>().ok()? - f[1].parse::<f64>().ok()?));
-    let trimmed = mem.and_then(|f| Some(f[5].parse::<f64>().ok()? - f[1].parse::<f64>().ok()?));
-    out.push(format!(
-        "memory: within 10 MiB of the start after two cycles: {} ({}; after malloc_trim {})",
-        verdict(delta.map(|d| d <= 10.0)),
-        delta.map_or("—".into(), |d| format!("{d:+.1} MiB")),
-        trimmed.map_or("—".into(), |d| format!("{d:+.1} MiB")),
-    ));
-    let spread = |name: &str| {
-        live.iter()
-            .find(|f| f.len() >= 6 && f[0] == name)
-            .and_then(|f| Some((f[2].parse::<f64>().ok()?, f[4].parse::<f64>().ok()?)))
-    };
-    let parts: Vec<String> = [OURS, "reuse-pool-guard"]
-        .iter()
-        .map(|&name| match spread(name) {
-            Some((fast, slow)) => format!(
-                "{name} {} ({:.2}×: {fast:.2}–{slow:.2} ns)",
-                verdict(Some(slow / fast <= 1.15)),
-                slow / fast
-            ),
-            None => format!("{name} {}", verdict(None)),
+
+    /// The verdict of one API, (what the targets call it, its name), on a goal of a workload;
+    /// `None` for a goal of the workload as a whole.
+    fn api_goal(
+        &self,
+        g: &Group,
+        th: &str,
+        api: (&str, &str),
+        goal: &Goal,
+        words: &str,
+    ) -> Option<String> {
+        let (v, ok): (Vec<f64>, &dyn Fn(f64) -> bool) = match *goal {
+            Goal::Floor(most) => {
+                let v = g
+                    .floor
+                    .map_or(Vec::new(), |f| self.ratios(g.id, api.1, th, f));
+                (v, &move |x| x <= most)
+            }
+            Goal::Peer(times) => (self.vs_peer(g, api.1, th), &move |x| x >= times),
+            Goal::Faster => (self.vs_peer(g, api.1, th), &|x| x > 1.0),
+            _ => return None,
+        };
+        let (r, ok) = (fmt_ratio(median_of(v.clone())), self.judge(&v, ok));
+        Some(match goal {
+            Goal::Floor(_) => format!(" ({r} floor) {words}: {ok}"),
+            _ => format!(" {words}: {ok} (fastest peer crate ÷ {}: {r})", api.0),
         })
-        .collect();
-    out.push(format!(
-        "64 live threads, slowest/fastest ≤ 1.15×: {}; the floor {}",
-        parts.join("; "),
-        spread("tls-floor").map_or("not measured".into(), |(fast, slow)| format!(
-            "{:.2}× ({fast:.2}–{slow:.2} ns)",
-            slow / fast
-        )),
-    ));
-    out
+    }
+}
+
+/// A goal of a [`Section`]'s measurement, judged from its file.
+fn section_target(goal: &Goal, f: &Tsv) -> String {
+    match *goal {
+        Goal::Memory(most) => {
+            let mib = |d: Option<f64>| d.map_or("—".into(), |d| format!("{d:+.1} MiB"));
+            let above = |field| Some(f.num(OURS, field)? - f.num(OURS, "start_mib")?);
+            let (d, trimmed) = (above("cycle2_mib"), mib(above("cycle2_trimmed_mib")));
+            let ok = verdict(d.map(|d| d <= most));
+            format!("{ok} ({}; after malloc_trim {trimmed})", mib(d))
+        }
+        Goal::Spread(most) => {
+            // The slowest over the fastest of `name`'s live threads, and their range.
+            let spread = |name: &str| {
+                let (fast, slow) = (f.num(name, "fastest_ns")?, f.num(name, "slowest_ns")?);
+                Some((
+                    slow / fast,
+                    format!("{:.2}×", slow / fast),
+                    format!("{fast:.2}–{slow:.2} ns"),
+                ))
+            };
+            let parts: Vec<String> = APIS
+                .iter()
+                .map(|&(_, name)| match spread(name) {
+                    Some((s, ratio, range)) => {
+                        format!("{name} {} ({ratio}: {range})", verdict(Some(s <= most)))
+                    }
+                    None => format!("{name} {}", verdict(None)),
+                })
+                .collect();
+            let floor = spread("tls-floor");
+            let floor = floor.map_or("not measured".into(), |(_, ratio, range)| {
+                format!("{ratio} ({range})")
+            });
+            format!("{}; the floor {floor}", parts.join("; "))
+        }
+        _ => unreachable!("a workload's goal in a section's target"),
+    }
 }
 
 // ---- svg -------------------------------------------------------------------------------------
@@ -835,168 +827,137 @@ fn esc(s: &str) -> String {
         .replace('>', "&gt;")
 }
 
-/// One panel per (group, threads): a horizontal bar per implementation, the ratio to the floor
-/// on a log scale, a line at 1×.
-fn svg(rows: &[Row], t: &Table<'_>) -> String {
-    struct Panel {
-        title: String,
-        bars: Vec<(String, Option<f64>)>,
+/// The colour of an implementation's bar: ours, the floors, plain allocation, the others.
+fn fill(name: &str) -> &'static str {
+    if name.starts_with(OURS) {
+        "#e8710a"
+    } else if name.starts_with("tls-floor") || name == "channel-only" {
+        "#888"
+    } else if name.starts_with("alloc-") {
+        "#9ab"
+    } else {
+        "#3b75af"
     }
-    let mut panels = Vec::new();
-    for g in GROUPS.iter().filter(|g| g.floor.is_some()) {
-        let mut threads: Vec<&str> = rows
-            .iter()
-            .filter(|r| r.group == g.id)
-            .map(|r| r.threads.as_str())
-            .collect();
-        threads.dedup();
-        threads.sort();
-        threads.dedup();
-        for th in threads {
-            let bars: Vec<(String, Option<f64>)> = rows
-                .iter()
-                .filter(|r| r.group == g.id && r.threads == th)
-                .map(|r| (r.name.clone(), t.ratio(g, r, g.floor)))
-                .collect();
-            if bars.iter().all(|b| b.1.is_none()) {
-                continue;
-            }
-            panels.push(Panel {
-                title: format!(
-                    "{} — {} thread{}, × {}",
-                    g.id,
-                    th,
-                    if th == "1" { "" } else { "s" },
-                    g.floor.unwrap_or("")
-                ),
-                bars,
-            });
-        }
-    }
-    let max = panels
-        .iter()
-        .flat_map(|p| p.bars.iter().filter_map(|b| b.1))
-        .fold(2.0f64, f64::max);
-    let (lo, hi) = (0.5f64, 10f64.powf(max.log10().ceil()));
-    let (label_w, plot_w, bar_h, gap) = (150.0, 300.0, 13.0, 3.0);
-    let panel_w = label_w + plot_w + 60.0;
-    let cols = 2;
-    let rows_n = panels.len().div_ceil(cols);
-    let panel_h = |p: &Panel| 40.0 + p.bars.len() as f64 * (bar_h + gap) + 20.0;
-    let row_h: Vec<f64> = (0..rows_n)
-        .map(|r| {
-            panels[r * cols..((r + 1) * cols).min(panels.len())]
-                .iter()
-                .map(panel_h)
-                .fold(0.0, f64::max)
-        })
-        .collect();
-    let width = panel_w * cols as f64 + 20.0;
-    let height = 50.0 + row_h.iter().sum::<f64>();
-    let x_of = |r: f64| label_w + plot_w * ((r.clamp(lo, hi) / lo).log10() / (hi / lo).log10());
+}
 
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0}" height="{height:.0}" viewBox="0 0 {width:.0} {height:.0}" font-family="sans-serif" font-size="11">"#
-    );
-    let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
-    let _ = writeln!(
-        s,
-        r#"<text x="10" y="22" font-size="15" font-weight="bold">Per-thread time ÷ the floor (log scale, lower is better); orange: reuse-pool</text>"#
-    );
-    let mut y0 = 40.0;
-    for (ri, h) in row_h.iter().enumerate() {
-        for ci in 0..cols {
-            let Some(p) = panels.get(ri * cols + ci) else {
-                continue;
-            };
-            let x0 = 10.0 + ci as f64 * panel_w;
-            let _ = writeln!(s, r#"<g transform="translate({x0:.1},{y0:.1})">"#);
-            let _ = writeln!(
-                s,
-                r#"<text x="0" y="14" font-size="12" font-weight="bold">{}</text>"#,
-                esc(&p.title)
-            );
-            let top = 24.0;
-            let bottom = top + p.bars.len() as f64 * (bar_h + gap);
-            // Grid: 1, 2, 5, 10, ...
-            let mut tick = 1.0;
-            while tick <= hi {
-                for m in [1.0, 2.0, 5.0] {
-                    let v = tick * m;
-                    if v < lo || v > hi {
-                        continue;
-                    }
-                    let x = x_of(v);
-                    let (stroke, w) = if v == 1.0 {
-                        ("#333", 1.2)
-                    } else {
-                        ("#ddd", 0.6)
-                    };
-                    let _ = writeln!(
-                        s,
-                        r#"<line x1="{x:.1}" y1="{top:.1}" x2="{x:.1}" y2="{bottom:.1}" stroke="{stroke}" stroke-width="{w}"/>"#
-                    );
-                    if m != 5.0 || v < 100.0 {
-                        let _ = writeln!(
-                            s,
-                            r##"<text x="{x:.1}" y="{:.1}" text-anchor="middle" fill="#666" font-size="9">{}×</text>"##,
-                            bottom + 11.0,
-                            v
-                        );
-                    }
+impl Report {
+    /// One panel per (group, threads): a horizontal bar per implementation, the ratio to the
+    /// floor on a log scale, a line at 1×.
+    fn svg(&self) -> String {
+        // (title, bars), a bar being (implementation, ratio to the floor).
+        type Panel<'a> = (String, Vec<(&'a str, Option<f64>)>);
+        let mut panels: Vec<Panel> = Vec::new();
+        for g in GROUPS.iter().filter(|g| g.floor.is_some()) {
+            let rows = self.rows.iter().filter(|r| r.group == g.id);
+            let mut threads: Vec<&str> = rows.clone().map(|r| r.threads.as_str()).collect();
+            threads.sort();
+            threads.dedup();
+            for th in threads {
+                let rows = rows.clone().filter(|r| r.threads == th);
+                let bars: Vec<_> = rows
+                    .map(|r| (r.name.as_str(), self.ratio(g, r, g.floor)))
+                    .collect();
+                if bars.iter().any(|b| b.1.is_some()) {
+                    let s = if th == "1" { "" } else { "s" };
+                    let title = format!("{} — {th} thread{s}, × {}", g.id, g.floor.unwrap_or(""));
+                    panels.push((title, bars));
                 }
-                tick *= 10.0;
             }
-            for (i, (name, r)) in p.bars.iter().enumerate() {
-                let y = top + i as f64 * (bar_h + gap);
+        }
+        let max = panels.iter().flat_map(|p| p.1.iter().filter_map(|b| b.1));
+        let max = max.fold(2.0f64, f64::max);
+        let (lo, hi) = (0.5f64, 10f64.powf(max.log10().ceil()));
+        let (label_w, plot_w, bar_h, gap) = (150.0, 300.0, 13.0, 3.0);
+        let (panel_w, cols) = (label_w + plot_w + 60.0, 2);
+        let panel_h = |p: &Panel| 40.0 + p.1.len() as f64 * (bar_h + gap) + 20.0;
+        let row_h: Vec<f64> = panels
+            .chunks(cols)
+            .map(|row| row.iter().map(panel_h).fold(0.0, f64::max))
+            .collect();
+        let width = panel_w * cols as f64 + 20.0;
+        let height = 50.0 + row_h.iter().sum::<f64>();
+        let x_of = |r: f64| label_w + plot_w * ((r.clamp(lo, hi) / lo).log10() / (hi / lo).log10());
+
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0}" height="{height:.0}" viewBox="0 0 {width:.0} {height:.0}" font-family="sans-serif" font-size="11">"#
+        );
+        let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
+        let _ = writeln!(
+            s,
+            r#"<text x="10" y="22" font-size="15" font-weight="bold">Per-thread time ÷ the floor (log scale, lower is better); orange: reuse-pool</text>"#
+        );
+        let mut y0 = 40.0;
+        for (row, h) in panels.chunks(cols).zip(row_h) {
+            for (ci, (title, bars)) in row.iter().enumerate() {
+                let x0 = 10.0 + ci as f64 * panel_w;
+                let _ = writeln!(s, r#"<g transform="translate({x0:.1},{y0:.1})">"#);
                 let _ = writeln!(
                     s,
-                    r#"<text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
-                    label_w - 6.0,
-                    y + bar_h - 3.0,
-                    esc(name)
+                    r#"<text x="0" y="14" font-size="12" font-weight="bold">{}</text>"#,
+                    esc(title)
                 );
-                match r {
-                    Some(r) => {
-                        let fill = if name.starts_with(OURS) {
-                            "#e8710a"
-                        } else if name.starts_with("tls-floor") || name == "channel-only" {
-                            "#888"
-                        } else if name.starts_with("alloc-") {
-                            "#9ab"
+                let top = 24.0;
+                let bottom = top + bars.len() as f64 * (bar_h + gap);
+                // Grid: 1, 2, 5, 10, ...
+                let mut tick = 1.0;
+                while tick <= hi {
+                    for m in [1.0, 2.0, 5.0] {
+                        let v = tick * m;
+                        if v < lo || v > hi {
+                            continue;
+                        }
+                        let x = x_of(v);
+                        let (stroke, w) = if v == 1.0 {
+                            ("#333", 1.2)
                         } else {
-                            "#3b75af"
+                            ("#ddd", 0.6)
                         };
-                        let x1 = x_of(*r);
                         let _ = writeln!(
                             s,
-                            r#"<rect x="{label_w:.1}" y="{y:.1}" width="{:.1}" height="{bar_h}" fill="{fill}"/>"#,
-                            (x1 - label_w).max(1.0)
+                            r#"<line x1="{x:.1}" y1="{top:.1}" x2="{x:.1}" y2="{bottom:.1}" stroke="{stroke}" stroke-width="{w}"/>"#
                         );
-                        let _ = writeln!(
-                            s,
-                            r#"<text x="{:.1}" y="{:.1}">{}</text>"#,
-                            x1 + 3.0,
-                            y + bar_h - 3.0,
-                            fmt_ratio(Some(*r))
-                        );
+                        if m != 5.0 || v < 100.0 {
+                            let _ = writeln!(
+                                s,
+                                r##"<text x="{x:.1}" y="{:.1}" text-anchor="middle" fill="#666" font-size="9">{v}×</text>"##,
+                                bottom + 11.0
+                            );
+                        }
                     }
-                    None => {
-                        let _ = writeln!(
-                            s,
-                            r##"<text x="{:.1}" y="{:.1}" fill="#999">n/a</text>"##,
-                            label_w + 3.0,
-                            y + bar_h - 3.0
-                        );
-                    }
+                    tick *= 10.0;
                 }
+                for (i, &(name, r)) in bars.iter().enumerate() {
+                    let y = top + i as f64 * (bar_h + gap);
+                    let (label_x, text_y) = (label_w - 6.0, y + bar_h - 3.0);
+                    let _ = writeln!(
+                        s,
+                        r#"<text x="{label_x:.1}" y="{text_y:.1}" text-anchor="end">{}</text>"#,
+                        esc(name)
+                    );
+                    let Some(r) = r else {
+                        let x = label_w + 3.0;
+                        let _ = writeln!(
+                            s,
+                            r##"<text x="{x:.1}" y="{text_y:.1}" fill="#999">n/a</text>"##
+                        );
+                        continue;
+                    };
+                    let (x1, fill) = (x_of(r), fill(name));
+                    let _ = writeln!(
+                        s,
+                        r#"<rect x="{label_w:.1}" y="{y:.1}" width="{:.1}" height="{bar_h}" fill="{fill}"/>"#,
+                        (x1 - label_w).max(1.0)
+                    );
+                    let (x, ratio) = (x1 + 3.0, fmt_ratio(Some(r)));
+                    let _ = writeln!(s, r#"<text x="{x:.1}" y="{text_y:.1}">{ratio}</text>"#);
+                }
+                let _ = writeln!(s, "</g>");
             }
-            let _ = writeln!(s, "</g>");
+            y0 += h;
         }
-        y0 += h;
+        let _ = writeln!(s, "</svg>");
+        s
     }
-    let _ = writeln!(s, "</svg>");
-    s
 }

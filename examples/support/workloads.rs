@@ -1,7 +1,8 @@
 //! What the benchmark suite measures, in words: `benches/pool.rs` names its workloads and
 //! alternatives after this table (and checks that each one it runs is here) and
-//! `examples/bench_report.rs` writes their descriptions from it; both include this file with
-//! `#[path]`.
+//! `examples/bench_report.rs` writes their descriptions, the tables of the measurements that are
+//! not criterion benchmarks ([`SECTIONS`]) and the verdicts on the goals ([`TARGETS`]) from it;
+//! both include this file with `#[path]`.
 
 /// A workload: its criterion group, what one "op" is, and what its ratios are measured against.
 pub struct Group {
@@ -77,6 +78,110 @@ pub const IMPLS: &[(&str, &str)] = &[
     ("alloc-system", "no pool: glibc malloc/free through `GlobalAlloc` for `System`"),
     ("alloc-mimalloc", "no pool: `GlobalAlloc` of `mimalloc::MiMalloc` called directly"),
     ("alloc-jemalloc", "no pool: `GlobalAlloc` of `tikv_jemallocator::Jemalloc` called directly"),
+];
+
+/// A table of the report taken from one of the bench's own result files rather than from
+/// criterion: `<id>.tsv` under `target/reuse-pool-bench/`, whose header line names its fields.
+pub struct Section {
+    /// The measurement, which names its file and its targets.
+    pub id: &'static str,
+    /// The heading; `{field}` stands for that field of the file's first row.
+    pub title: &'static str,
+    /// The paragraph under the heading.
+    pub about: &'static str,
+    /// The table's columns, one row per row of the file.
+    pub columns: &'static [(&'static str, Cell)],
+}
+
+/// How a [`Section`]'s column is written from a row's fields, named as in the file's header.
+pub enum Cell {
+    /// The implementation the field names, in bold if it is this crate's.
+    Impl(&'static str),
+    /// The field as written and then a unit, right-aligned.
+    Number(&'static str, &'static str),
+    /// The first field less the second, signed, to 0.1 (`—` when the first is not a number),
+    /// right-aligned.
+    Delta(&'static str, &'static str),
+    /// The field as written, left-aligned.
+    Text(&'static str),
+}
+
+/// The measurements of the suite that are not criterion benchmarks, in the report's order.
+#[rustfmt::skip]
+pub const SECTIONS: &[Section] = &[
+    Section {
+        id: "memory",
+        title: "memory — RSS with 100 MiB of idle buffers, then after two cleanup cycles",
+        about: "16 threads each get 100 buffers of 64 KiB at once (every byte written), return \
+                them and stay alive and idle; then `reuse_pool::cleanup()` runs twice. RSS from \
+                `/proc/self/statm`, as MiB above the RSS before the pool was created. \
+                \"+ malloc_trim\" also asks glibc to give its free memory back; the mimalloc and \
+                jemalloc rows keep freed pages for their own decay periods.",
+        columns: &[
+            ("impl", Cell::Impl("impl")),
+            ("start", Cell::Number("start_mib", " MiB")),
+            ("idle (filled)", Cell::Delta("filled_mib", "start_mib")),
+            ("after cycle 1", Cell::Delta("cycle1_mib", "start_mib")),
+            ("after cycle 2", Cell::Delta("cycle2_mib", "start_mib")),
+            ("+ malloc_trim", Cell::Delta("cycle2_trimmed_mib", "start_mib")),
+            ("notes", Cell::Text("note")),
+        ],
+    },
+    Section {
+        id: "live",
+        title: "live threads — the single-thread hit on each of {threads} threads",
+        about: "That many threads registered with one pool (the floor: as many threads with \
+                their own lists); each in turn runs `get_put`'s loop alone while the others \
+                wait, unpinned, in one run of the suite (not one per round). A thread's figure \
+                is the median of its turns; the spread shows costs that depend on where a \
+                thread's state sits in memory, since the code is the same for all.",
+        columns: &[
+            ("impl", Cell::Impl("impl")),
+            ("threads", Cell::Number("threads", "")),
+            ("fastest", Cell::Number("fastest_ns", " ns")),
+            ("median", Cell::Number("median_ns", " ns")),
+            ("slowest", Cell::Number("slowest_ns", " ns")),
+            ("slowest / fastest", Cell::Number("slowest_over_fastest", "")),
+        ],
+    },
+];
+
+/// A goal from the issue, judged by `examples/bench_report.rs`: "for each API" goals are judged
+/// for `take`/`put` and for the guard separately, and the peer crates are the report's
+/// `PEER_CRATES`.
+pub enum Goal {
+    /// At most this many times the floor's time, for each API.
+    Floor(f64),
+    /// At least this many times faster than the fastest peer crate, for each API.
+    Peer(f64),
+    /// Faster than every peer crate, for each API.
+    Faster,
+    /// `create` calls at most this share of the gets, for `take`/`put`.
+    Creates(f64),
+    /// The RSS left after two cleanup cycles at most this many MiB above the start (`memory`).
+    Memory(f64),
+    /// The slowest of the live threads at most this many times the fastest, for each API (`live`).
+    Spread(f64),
+}
+
+/// A line of the targets (one per thread count): a workload, the thread counts it is judged at,
+/// and its goals with their words. With no thread counts, `group` names a [`Section`], judged
+/// from its file, and the goal's words open the line.
+pub struct Target {
+    pub group: &'static str,
+    pub threads: &'static [&'static str],
+    pub goals: &'static [(Goal, &'static str)],
+}
+
+/// The goals of the suite, in the order of the report's targets.
+#[rustfmt::skip]
+pub const TARGETS: &[Target] = &[
+    Target { group: "get_put", threads: &["1", "2"], goals: &[(Goal::Floor(1.3), "≤ 1.3× floor"), (Goal::Peer(1.0), "no slower than any peer crate")] },
+    Target { group: "overflow", threads: &["1", "2"], goals: &[(Goal::Floor(2.0), "≤ 2× floor"), (Goal::Peer(2.0), "≥ 2× faster than the fastest peer crate")] },
+    Target { group: "pipeline", threads: &["2"], goals: &[(Goal::Faster, "faster than every peer crate"), (Goal::Creates(0.01), "creates ≤ 1% (take/put)")] },
+    Target { group: "churn", threads: &["2"], goals: &[(Goal::Faster, "faster than every peer crate")] },
+    Target { group: "memory", threads: &[], goals: &[(Goal::Memory(10.0), "memory: within 10 MiB of the start after two cycles")] },
+    Target { group: "live", threads: &[], goals: &[(Goal::Spread(1.15), "64 live threads, slowest/fastest ≤ 1.15×")] },
 ];
 
 /// The workload `id`.
