@@ -16,11 +16,15 @@
 //! cargo bench --bench buf           # about a minute
 //! ```
 
+#[path = "../examples/support/results.rs"]
+#[allow(dead_code)] // only the place of the files
+mod results;
+
 use criterion::{BenchmarkId, Criterion};
+use results::out_dir;
 use reuse_pool::buf::BufPool;
 use reuse_pool::Pool;
 use std::hint::black_box;
-use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Barrier;
 use std::thread;
@@ -229,15 +233,6 @@ fn memory_child(name: &str) {
     with_source(name, &mut |run| elapsed = run(MEM_THREADS, MEM_OPS));
     let (peak, after) = vm_kib();
     println!("{before} {peak} {after} {}", elapsed.as_nanos());
-}
-
-fn out_dir() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("target"));
-    let dir = target.join("reuse-pool-bench");
-    let _ = std::fs::create_dir_all(&dir);
-    dir
 }
 
 /// Runs every implementation's memory workload in a child process; prints and writes the CSV.

@@ -18,6 +18,10 @@
 //! Medians of `REUSE_POOL_SCALE_REPS` repetitions (default 5), interleaved. No timing here is
 //! asserted; the targets are read off the tables.
 
+#[path = "../examples/support/results.rs"]
+#[allow(dead_code)] // only the place of the files
+mod results;
+
 use reuse_pool::Pool;
 use std::hint::black_box;
 use std::io::Write as _;
@@ -221,8 +225,7 @@ fn main() {
     }
     reuse_pool::set_cleanup_interval(None);
     let reps = reps();
-    let out_dir = std::path::Path::new("target/reuse-pool-bench");
-    let _ = std::fs::create_dir_all(out_dir);
+    let out_dir = results::out_dir();
     let mut tsv = String::from("table\tcase\tvalue\tunit\n");
 
     let only = std::env::var("REUSE_POOL_SCALE_ONLY").unwrap_or_default();

@@ -18,16 +18,20 @@
 //! not build, `rustc --edition 2021 -O examples/bench_report.rs -o /tmp/bench_report &&
 //! /tmp/bench_report` (run from the repository root) does the same.
 
+#[path = "support/results.rs"]
+#[allow(dead_code)] // the writing half is the benches'
+mod results;
 #[path = "support/rounds.rs"]
 mod rounds;
 #[path = "support/workloads.rs"]
 mod workloads;
 
+use results::Tsv;
 use rounds::{round_group, split_round};
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use workloads::{Cell, Goal, Group, Section, GROUPS, IMPLS, SECTIONS, TARGETS};
 
@@ -84,10 +88,8 @@ struct Est {
 }
 
 fn main() {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("target"));
-    let bench_dir = target.join("reuse-pool-bench");
+    let bench_dir = results::out_dir();
+    let target = bench_dir.parent().unwrap_or(Path::new("target"));
     let tsv = |name: &str| Tsv::read(&bench_dir.join(format!("{name}.tsv")));
     let run = tsv("run");
     // A run records its rounds; one that does not ran one round of each group.
@@ -118,46 +120,6 @@ fn main() {
 }
 
 // ---- input -----------------------------------------------------------------------------------
-
-/// One of the bench's tab-separated files: the field names of its header line, and its rows.
-struct Tsv {
-    head: Vec<String>,
-    rows: Vec<Vec<String>>,
-}
-
-impl Tsv {
-    /// The file at `path`; empty when there is none.
-    fn read(path: &Path) -> Tsv {
-        let text = fs::read_to_string(path).unwrap_or_default();
-        let split = |l: &str| l.split('\t').map(String::from).collect::<Vec<_>>();
-        let mut lines = text.lines();
-        Tsv {
-            head: lines.next().map(split).unwrap_or_default(),
-            rows: lines.filter(|l| !l.trim().is_empty()).map(split).collect(),
-        }
-    }
-    /// The rows that have every field of the header.
-    fn full(&self) -> impl Iterator<Item = &[String]> {
-        let n = self.head.len();
-        self.rows
-            .iter()
-            .map(Vec::as_slice)
-            .filter(move |r| r.len() >= n)
-    }
-    /// Field `name` of `row`.
-    fn field<'a>(&self, row: &'a [String], name: &str) -> Option<&'a str> {
-        let i = self.head.iter().position(|h| h == name)?;
-        row.get(i).map(String::as_str)
-    }
-    /// Field `name` of the first row whose first field is `key`.
-    fn get(&self, key: &str, name: &str) -> Option<&str> {
-        self.field(self.full().find(|r| r[0] == key)?, name)
-    }
-    /// [`Tsv::get`] as a number.
-    fn num(&self, key: &str, name: &str) -> Option<f64> {
-        self.get(key, name)?.parse().ok()
-    }
-}
 
 /// The rows of `results.tsv`, one per benchmark with its rounds `1..=rounds` taken together
 /// (rows of later rounds left there by an earlier run with more rounds are skipped), in the order

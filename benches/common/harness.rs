@@ -1,9 +1,6 @@
-//! The thread harness of the workloads and the result files the report tool
-//! (`examples/bench_report.rs`) reads.
+//! The thread harness of the workloads, and the row each benchmark adds to `results.tsv`.
 
 use std::fs;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Barrier, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -35,17 +32,8 @@ fn env(name: &str) -> Option<String> {
 
 /// CPU time of the calling thread.
 pub fn thread_cpu_time() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable `timespec`.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    assert!(
-        rc == 0,
-        "no per-thread CPU clock here: run with REUSE_POOL_BENCH_CLOCK=wall"
-    );
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+    let t = super::cpu_time::thread_cpu_time();
+    t.expect("no per-thread CPU clock here: run with REUSE_POOL_BENCH_CLOCK=wall")
 }
 
 /// Pins the calling thread to CPU `cpu` (Linux; elsewhere, or with `REUSE_POOL_BENCH_PIN=0`,
@@ -110,16 +98,6 @@ where
     }
 }
 
-// ---- result files for the report tool -------------------------------------------------------
-
-/// `$CARGO_TARGET_DIR/reuse-pool-bench` (or `target/reuse-pool-bench`), created.
-pub fn out_dir() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or("target".into(), PathBuf::from);
-    let dir = target.join("reuse-pool-bench");
-    let _ = fs::create_dir_all(&dir);
-    dir
-}
-
 /// Prints one row of `results.tsv`, what a benchmark id did besides its timing, and merges it
 /// into the file (replacing an earlier row with the same group, name and threads; rows keep the
 /// order in which they were first written). `creates` and `gets` count over the whole benchmark,
@@ -137,44 +115,7 @@ pub fn record(group: &str, name: &str, threads: &str, creates: Option<u64>, gets
     let gets = gets.to_string();
     let fields = [group, name, threads, &creates, &gets, &per, note];
     let header = "group\timpl\tthreads\tcreates\tgets\tcreates_per_get\tnote";
-    merge_line("results.tsv", header, 3, &fields);
-}
-
-static DRY_RUN: AtomicBool = AtomicBool::new(false);
-
-/// Stops writing result files (criterion's `--test` and `--list` modes run every benchmark once
-/// or not at all; their counts would overwrite a real run's).
-pub fn set_dry_run(dry: bool) {
-    DRY_RUN.store(dry, Ordering::Relaxed);
-}
-
-/// Replaces or appends the line of `fields` (tabs and newlines in them made spaces) in `file`,
-/// keyed on its first `key_fields` fields; `header` is the file's first line.
-pub fn merge_line(file: &str, header: &str, key_fields: usize, fields: &[impl AsRef<str>]) {
-    if DRY_RUN.load(Ordering::Relaxed) {
-        return;
-    }
-    let clean = fields.iter().map(|f| f.as_ref().replace(['\t', '\n'], " "));
-    let line = clean.collect::<Vec<_>>().join("\t");
-    let path = out_dir().join(file);
-    let old = fs::read_to_string(&path).unwrap_or_default();
-    let mut lines: Vec<&str> = old.lines().skip(1).filter(|l| !l.is_empty()).collect();
-    match lines
-        .iter()
-        .position(|l| key(l, key_fields) == key(&line, key_fields))
-    {
-        Some(i) => lines[i] = &line,
-        None => lines.push(&line),
-    }
-    let out = format!("{header}\n{}\n", lines.join("\n"));
-    if let Err(e) = fs::write(&path, out) {
-        eprintln!("cannot write {}: {e}", path.display());
-    }
-}
-
-/// The first `n` fields of a line.
-fn key(line: &str, n: usize) -> Vec<&str> {
-    line.split('\t').take(n).collect()
+    super::merge_line("results.tsv", header, 3, &fields);
 }
 
 /// Resident set size of this process in bytes (`/proc/self/statm`, second field).

@@ -9,8 +9,13 @@
 
 #![allow(dead_code)] // each bench binary uses a different part of this module
 
+#[path = "../../examples/support/cpu_time.rs"]
+mod cpu_time;
 mod harness;
+#[path = "../../examples/support/results.rs"]
+mod results;
 pub use harness::*;
+pub use results::{merge_line, out_dir, set_dry_run};
 
 use std::alloc::{handle_alloc_error, GlobalAlloc, Layout, System};
 use std::cell::{Cell, RefCell};
