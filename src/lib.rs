@@ -120,11 +120,11 @@
 //! # Performance
 //!
 //! A get+put that hits the current thread's magazine performs no atomic read-modify-write and
-//! touches one cache line of the thread's own cache: on the 2-core machine of the benches,
-//! 8.0 ns with `take`/`put` and 9.2 ns with a guard (64 bytes written into a 4 KiB buffer
-//! included), against 9.5 ns for a hand-rolled `thread_local!` free list and 28 ns for glibc
+//! touches one cache line of the thread's own cache. In `docs/BENCHMARKS.md` (a 2-core VM, 64
+//! bytes written into a 4 KiB buffer on every get) it takes 0.8× the time of a hand-rolled
+//! `thread_local!` free list with `take`/`put` and 1.0× with a guard, and a fifth of glibc
 //! `malloc`+`free` of the same buffer. Objects move between threads a magazine (up to
-//! [`MAGAZINE`] objects) at a time. See `docs/BENCHMARKS.md`.
+//! [`MAGAZINE`] objects) at a time.
 //!
 //! The fence mode: on Linux the owner's half of the handshake with cleanup is a compiler fence,
 //! and each cleanup cycle pays one `membarrier` system call instead. Without `membarrier` (other
