@@ -1,18 +1,19 @@
 //! The alternatives every workload of `benches/pool.rs` runs against, behind one small trait
-//! (`Impl`), plus the thread harness and the files the report tool reads (`harness.rs`). What
-//! each alternative is, as the report says it, is `IMPLS` in `examples/support/workloads.rs`.
+//! (`Impl`), and the thread harness (`harness.rs`). What each alternative is, as the report says
+//! it, is `IMPLS` in `examples/support/workloads.rs`; where the result files lie and how they are
+//! written and read is `examples/support/results.rs`.
 //!
 //! Every implementation pools (or allocates) byte buffers of `Spec::cap` bytes and counts its
 //! `create` calls (sharded per thread, see `Creator`); plain allocation creates on every get and
 //! is not counted on its path. Where a workload makes no sense for an implementation, the trait
 //! says so (`CROSS_THREAD`, `NO_DISCARD`) and the group records "n/a" or a note instead.
 
-#![allow(dead_code)] // each bench binary uses a different part of this module
-
 #[path = "../../examples/support/cpu_time.rs"]
+#[allow(dead_code)] // the process clock is the examples'
 mod cpu_time;
 mod harness;
 #[path = "../../examples/support/results.rs"]
+#[allow(dead_code)] // the reading half is the report's
 mod results;
 pub use harness::*;
 pub use results::{merge_line, out_dir, set_dry_run};
