@@ -1,6 +1,6 @@
 //! CPU time, for the programs that time a workload: `examples/echo_server.rs`,
-//! `examples/json_encode.rs`, `benches/real.rs` and `benches/pool.rs` include this file with
-//! `#[path]`.
+//! `examples/json_encode.rs`, `benches/real.rs` and `benches/common` (for `benches/pool.rs`)
+//! include this file with `#[path]`.
 
 use std::time::Duration;
 
