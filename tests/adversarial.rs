@@ -11,6 +11,19 @@
 
 use reuse_pool::Pool;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::{Mutex, MutexGuard};
+
+/// Held by every test of this file. A cleanup cycle empties every thread's cache, so a cycle
+/// that runs during a chain (`a_large_object_fits_a_default_thread_stack` calls `cleanup()`)
+/// lets one of the chain's returns be cached, and the chain stops before its budget is spent.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    let guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    // No automatic cycle either (one every 5 s by default; a chain under a sanitizer is slow).
+    reuse_pool::set_cleanup_interval(None);
+    guard
+}
 
 /// One test's pool and ledger.
 struct Case {
@@ -45,6 +58,7 @@ impl Case {
     /// checks the ledger: every drop asked for happened, nothing was lost or dropped twice, and
     /// the stack stayed shallow.
     fn run(&'static self, chain: usize) {
+        let _serial = serial();
         let here = 0u8;
         self.base.store(&here as *const u8 as usize, Relaxed);
         self.budget.store(chain, Relaxed);
@@ -203,6 +217,7 @@ fn put_one(l: Large) {
 #[test]
 #[cfg_attr(miri, ignore = "stack sizes: Miri does not model a thread's stack")]
 fn a_large_object_fits_a_default_thread_stack() {
+    let _serial = serial();
     on_default_stack(|| {
         assert_eq!(get_and_drop(), 7, "create");
         assert_eq!(get_and_drop(), 7, "hit");
