@@ -112,9 +112,14 @@ pub fn fill_vec(v: &mut Vec<u8>, n: usize, byte: u8) {
 type BoxFn = Box<dyn Fn() -> Vec<u8> + Send + Sync>;
 type Regex = RegexPool<Vec<u8>, BoxFn>;
 
-fn boxed_create(c: &Arc<Creator>) -> BoxFn {
+/// The counted `create` as a closure of its own (it holds a clone of `c`).
+fn counted_create(c: &Arc<Creator>) -> impl Fn() -> Vec<u8> + Clone + Send + Sync + 'static {
     let c = c.clone();
-    Box::new(move || c.make())
+    move || c.make()
+}
+
+fn boxed_create(c: &Arc<Creator>) -> BoxFn {
+    Box::new(counted_create(c))
 }
 
 /// One way to get a buffer, use it and give it back. `get`, `put` and `discard` are
@@ -363,19 +368,13 @@ alternative! {
 
     /// `lockfree_object_pool::LinearObjectPool`.
     LockfreeLinear("lockfree-linear"): LinearObjectPool<Vec<u8>>, H<'a> = LinearReusable<'a, Vec<u8>>;
-    new: |_, c| {
-        let c = c.clone();
-        LinearObjectPool::new(move || c.make(), |_| {})
-    };
+    new: |_, c| LinearObjectPool::new(counted_create(c), |_| {});
     get: |p, _| p.pull();
     { const NO_DISCARD: Option<&'static str> = LOCKFREE_NO_DISCARD; }
 
     /// `lockfree_object_pool::SpinLockObjectPool`.
     LockfreeSpinLock("lockfree-spinlock"): SpinLockObjectPool<Vec<u8>>, H<'a> = SpinLockReusable<'a, Vec<u8>>;
-    new: |_, c| {
-        let c = c.clone();
-        SpinLockObjectPool::new(move || c.make(), |_| {})
-    };
+    new: |_, c| SpinLockObjectPool::new(counted_create(c), |_| {});
     get: |p, _| p.pull();
     { const NO_DISCARD: Option<&'static str> = LOCKFREE_NO_DISCARD; }
 
